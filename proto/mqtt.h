@@ -272,6 +272,14 @@ void mqtt_codec_init(struct mqtt_codec *c);
 enum proto_err mqtt_decode(struct mqtt_codec *c, enum proto_dir dir, struct cursor frame,
 			   struct mqtt_packet *out, struct proto_diag *d);
 
+/* The same for a frame of which only a prefix is at hand (a shell streaming a
+ * large PUBLISH): with the whole frame in <prefix>, as mqtt_decode(). Else only
+ * a PUBLISH decodes, its payload view cut at the end of the prefix (out->len
+ * is still the whole packet); any other type, or a prefix that ends inside the
+ * PUBLISH variable header, gives PROTO_NEED_MORE. */
+enum proto_err mqtt_decode_prefix(struct mqtt_codec *c, enum proto_dir dir, struct cursor prefix,
+				  struct mqtt_packet *out, struct proto_diag *d);
+
 /* Protocol-neutral facts of a decoded packet, for the session engine. */
 void mqtt_packet_facts(const struct mqtt_packet *pkt, struct proto_facts *out);
 

@@ -284,8 +284,9 @@ static enum proto_err decode_reason_only(struct cursor *c, const uint8_t *base, 
 	return end_exactly(c, base, d);
 }
 
-enum proto_err mqtt_decode(struct mqtt_codec *codec, enum proto_dir dir, struct cursor frame,
-			   struct mqtt_packet *out, struct proto_diag *d)
+/* <frame> is the whole packet, or (when <short_ok>) a prefix of a PUBLISH. */
+static enum proto_err decode_frame(struct mqtt_codec *codec, enum proto_dir dir, struct cursor frame, bool short_ok,
+				   struct mqtt_packet *out, struct proto_diag *d)
 {
 	const uint8_t *base = frame.p;
 	struct cursor c = frame;
@@ -310,11 +311,18 @@ enum proto_err mqtt_decode(struct mqtt_codec *codec, enum proto_dir dir, struct 
 		out->level = MQTT_LEVEL_UNKNOWN; /* set from the packet itself */
 
 	struct cursor body;
-	if (!cursor_take(&c, rl, &body))
-		return mqtt_fail(d, MQTT_E_TRUNCATED, "remaining length", mqtt_off(base, &c));
-	if (!cursor_empty(&c))
-		return mqtt_fail(d, MQTT_E_TRAILING_BYTES, "end of packet", mqtt_off(base, &c));
-	out->len = (uint32_t)frame.left;
+	out->len = (uint32_t)(frame.left - c.left + rl);
+	if (short_ok && c.left < rl) {
+		if (out->type != MQTT_T_PUBLISH)
+			return PROTO_NEED_MORE;
+		body = c;
+	} else {
+		if (!cursor_take(&c, rl, &body))
+			return mqtt_fail(d, MQTT_E_TRUNCATED, "remaining length", mqtt_off(base, &c));
+		if (!cursor_empty(&c))
+			return mqtt_fail(d, MQTT_E_TRAILING_BYTES, "end of packet", mqtt_off(base, &c));
+		short_ok = false;
+	}
 
 	if (out->type == MQTT_T_RESERVED)
 		return mqtt_fail(d, MQTT_E_RESERVED_TYPE, "packet type", 0);
@@ -337,7 +345,11 @@ enum proto_err mqtt_decode(struct mqtt_codec *codec, enum proto_dir dir, struct 
 	case MQTT_T_CONNACK:
 		return decode_connack(&body, base, out, d);
 	case MQTT_T_PUBLISH:
-		return decode_publish(&body, base, dir, out, d);
+		r = decode_publish(&body, base, dir, out, d);
+		/* A prefix that ends inside the variable header says nothing yet. */
+		if (short_ok && r != PROTO_OK && (d->code == MQTT_E_TRUNCATED || d->code == MQTT_E_PROPERTY_LENGTH))
+			return PROTO_NEED_MORE;
+		return r;
 	case MQTT_T_PUBACK:
 	case MQTT_T_PUBREC:
 	case MQTT_T_PUBREL:
@@ -360,6 +372,18 @@ enum proto_err mqtt_decode(struct mqtt_codec *codec, enum proto_dir dir, struct 
 					  &out->u.auth.props, d);
 	}
 	return mqtt_fail(d, MQTT_E_RESERVED_TYPE, "packet type", 0);
+}
+
+enum proto_err mqtt_decode(struct mqtt_codec *codec, enum proto_dir dir, struct cursor frame,
+			   struct mqtt_packet *out, struct proto_diag *d)
+{
+	return decode_frame(codec, dir, frame, false, out, d);
+}
+
+enum proto_err mqtt_decode_prefix(struct mqtt_codec *codec, enum proto_dir dir, struct cursor prefix,
+				  struct mqtt_packet *out, struct proto_diag *d)
+{
+	return decode_frame(codec, dir, prefix, true, out, d);
 }
 
 bool mqtt_topic_list_next(struct cursor *it, bool with_options, struct cursor *filter, uint8_t *options)

@@ -1,0 +1,158 @@
+/* The session engine: the one place that turns what a shell sees (decoded
+ * packets, byte counts, queue depths, closes, the clock) into observations,
+ * decisions and catalogued events. The proxy and the sniffer both drive it;
+ * unit tests drive it with a fake clock. No sockets, no libevent, no pcap.
+ *
+ * Ownership: the engine owns the client-id table (shared by every worker,
+ * behind one lock) and nothing else. Each struct session is owned by the
+ * shell's connection object and used by one thread only; the engine keeps
+ * no pointer to it after engine_session_close(). Times are microseconds on
+ * whatever clock the shell uses (wall clock, or capture time in sniff). */
+#ifndef WW_POLICY_ENGINE_H
+#define WW_POLICY_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "policy/evt.h"
+#include "proto/mqtt.h"
+
+struct evt_sinks;
+struct engine;
+struct id_entry;
+
+/* What the shell should do after a call. Flags combine. */
+enum eng_act {
+	ENG_HOLD = 1 << 0,            /* do not forward the frame just fed */
+	ENG_REFUSE_CONNACK = 1 << 1,  /* answer the client with a refusing CONNACK, then close */
+	ENG_DISCONNECT = 1 << 2,      /* send the client a v5 DISCONNECT (if level 5), then close */
+	ENG_CLOSE = 1 << 3,           /* close the client connection and its upstream */
+	ENG_PAUSE_UPSTREAM = 1 << 4,  /* stop reading from the broker for this client */
+	ENG_RESUME_UPSTREAM = 1 << 5, /* read from the broker again */
+	ENG_CUT_QUEUE = 1 << 6,       /* drop bytes queued toward the client back to a packet boundary */
+	ENG_BLIND = 1 << 7,           /* framing is lost in this direction: pass bytes without framing */
+};
+
+struct eng_action {
+	unsigned flags;
+	uint8_t v5_code;          /* reason code for the DISCONNECT or CONNACK */
+	uint8_t v3_code;          /* CONNACK return code for 3.1/3.1.1 clients */
+	enum evt_reason reason;
+	const char *policy;
+	char text[128];           /* Reason String for a v5 client */
+};
+
+/* How a connection ended, as the shell saw it. */
+enum eng_close {
+	ENG_CLOSE_CLIENT_FIN,      /* the client side closed (orderly) */
+	ENG_CLOSE_CLIENT_RST,      /* the client side reset or errored */
+	ENG_CLOSE_BROKER_FIN,
+	ENG_CLOSE_BROKER_RST,
+	ENG_CLOSE_PROXY,           /* wirewarden closed it after an ENG_* action */
+	ENG_CLOSE_UPSTREAM_FAILED, /* the broker could not be reached */
+	ENG_CLOSE_CAPTURE_END,     /* sniff: the capture ended with it open */
+	ENG_CLOSE_SHUTDOWN,        /* wirewarden is shutting down */
+};
+
+struct engine_config {
+	struct ww_policies pol;
+	bool passive;            /* sniff: never act, infer reasons for closes */
+	const char *protocol;    /* "mqtt" */
+	uint32_t max_ids;        /* cap on the client-id table (0 = 1,000,000) */
+};
+
+/* Counters an operator compares before switching a policy to enforce. */
+enum eng_policy { POL_HEARTBEAT, POL_SLOW, POL_TAKEOVER, POL_PROTOCOL, POL_RECEIVE_MAX, POL_LIMITS, POL_ACCESS,
+		  POL__COUNT };
+struct engine_stats {
+	uint64_t observed[POL__COUNT], enforced[POL__COUNT];
+	uint64_t disconnects[EVT_R__COUNT];
+	uint64_t connections, sessions_open;
+};
+
+#define SESSION_ID_MAX 256   /* bytes of a client id or user name we keep */
+
+/* Per-connection session watch. Owned by the shell's connection object. */
+struct session {
+	uint64_t conn_id;
+	char client[64], broker[64];       /* "ip:port" */
+	char client_ip[48];
+	enum evt_phase phase;
+	uint8_t level;
+	bool connect_seen, connack_seen, refused, will, credentials;
+	bool client_disconnect_seen, broker_disconnect_seen, ended;
+	uint8_t client_disconnect_code, broker_disconnect_code, connack_code;
+	uint16_t keepalive_s;                /* effective: the client's, or the Server Keep Alive */
+	uint16_t recv_max_broker, recv_max_client;   /* 65535 when not announced */
+	uint32_t max_packet_broker, max_packet_client; /* 0 = not announced */
+	uint32_t inflight_c2s, inflight_s2c; /* QoS 1/2 PUBLISH not yet acknowledged */
+	uint16_t id_len, user_len;
+	uint32_t id_true_len;
+	uint8_t id[SESSION_ID_MAX], user[SESSION_ID_MAX / 2];
+	int64_t opened_us, connect_us, connected_us, last_client_us, last_broker_us;
+	uint64_t bytes_c2s, bytes_s2c, packets_c2s, packets_s2c;
+	uint64_t queued_to_client;           /* last depth the shell reported */
+	int64_t slow_since_us, over_cut_since_us;
+	bool slow_paused, limit_refuse, counted_ip;
+	uint16_t observed_mask;              /* policies that already reported would_disconnect */
+	double tokens_msgs, tokens_bytes;
+	int64_t tokens_at_us;
+	/* the decision that ends this session, if wirewarden made one */
+	enum evt_reason decided;
+	enum evt_mode decided_mode;
+	const char *decided_policy;
+	char decided_detail[160];
+	/* last client-side violation, for inference when the broker closes */
+	const char *last_violation;
+	enum evt_reason last_violation_reason;
+	struct id_entry *ide;                /* client-id table entry (engine lock) */
+	uint32_t id_generation;              /* entry generation when this session connected */
+};
+
+struct engine *engine_new(const struct engine_config *cfg, const struct evt_sinks *sinks);
+void engine_free(struct engine *eng);
+
+/* Replaces the policies (hot reload); sessions keep running. */
+void engine_set_policies(struct engine *eng, const struct ww_policies *pol);
+
+/* Copies the engine's counters into <out> (under the engine lock). */
+void engine_stats(struct engine *eng, struct engine_stats *out);
+
+/* A TCP connection opened from <client> to <broker>. Fills <s>, emits
+ * connection_opened; <act> may say ENG_CLOSE (connection limits). */
+void engine_session_open(struct engine *eng, struct session *s, uint64_t conn_id, const char *client,
+			 const char *client_ip, const char *broker, int64_t now_us, struct eng_action *act);
+
+/* One decoded packet flowing <dir> (<wire_len> bytes on the wire). */
+void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir, const struct mqtt_packet *pkt,
+		      uint32_t wire_len, int64_t now_us, struct eng_action *act);
+
+/* A frame that failed to decode, or a header that failed to frame (<frame_len>
+ * 0 if unknown): malformed, too large, protocol error. */
+void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir dir, const struct proto_diag *d,
+			 uint8_t type, uint64_t frame_len, int64_t now_us, struct eng_action *act);
+
+/* Bytes queued toward the client (proxy buffer + kernel send queue). */
+void engine_on_queue(struct engine *eng, struct session *s, uint64_t queued_bytes, int64_t now_us,
+		     struct eng_action *act);
+
+/* Timers: heartbeat, connect timeout, slow-client grace. Call at least every
+ * second per session (the shells sweep). */
+void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct eng_action *act);
+
+/* Asks to end a session for an operator reason (admin_disconnect,
+ * listener_disabled, server_shutdown, credentials_expired). Always enforced. */
+void engine_request_close(struct engine *eng, struct session *s, enum evt_reason why, const char *detail,
+			  int64_t now_us, struct eng_action *act);
+
+/* The connection is gone: emits its one disconnect event, with the reason
+ * the engine settles on, and forgets the session. Safe to call once only;
+ * a second call does nothing. */
+void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us);
+
+/* Capped copy of the session's client id as a C string (for tables, logs). */
+size_t session_client_id(const struct session *s, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,37 @@
+/* Private to policy/: the engine's state and the helpers its files share. */
+#ifndef WW_POLICY_ENGINE_INTERNAL_H
+#define WW_POLICY_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "policy/engine.h"
+#include "policy/idtable.h"
+#include "sink/sink.h"
+
+struct engine {
+	struct engine_config cfg;
+	struct evt_sinks sinks;
+	pthread_mutex_t lock;     /* the id table, per-address counts, stats, sinks */
+	struct id_table ids;
+	struct engine_stats stats;
+	uint32_t ip_count_cap;
+	struct ip_count { char ip[48]; uint32_t n; } *ip_counts;
+};
+
+/* An event about <s>, with the session's common fields filled. */
+struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);
+/* Emits <e> to every sink under the engine lock. */
+void engine_emit(struct engine *eng, const struct evt *e);
+/* Decides, for policy <pol> in <mode>, to end <s> for <why> with wire code
+ * <v5>: in enforce mode records the decision and sets <flags> in <act>; in
+ * observe mode emits would_disconnect once per session and policy. */
+void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, enum ww_mode mode, enum evt_reason why,
+		   uint8_t v5, uint8_t v3, unsigned flags, int64_t now_us, struct eng_action *act, const char *fmt, ...)
+	__attribute__((format(printf, 11, 12)));
+const char *engine_policy_name(enum eng_policy p);
+/* One connection fewer from <ip>; the caller holds the engine lock. */
+void engine_ip_release_locked(struct engine *eng, const char *ip);
+/* The reason a CONNACK refusal code means for this session (engine_verdict.c). */
+enum evt_reason engine_connack_reason(const struct session *s, uint8_t code, bool v3_form, enum evt_confidence *conf);
+
+#endif

@@ -1,0 +1,159 @@
+/* Why a session ended: the one disconnect event of each connection. The
+ * order of evidence, strongest first: a decision wirewarden enforced; a
+ * DISCONNECT either side sent (its reason code is stated on the wire); a
+ * CONNACK refusal; then, when the broker closed without a word, inference
+ * from what the session watch saw (a newer connection with the same client
+ * id, the client's silence against its keep-alive, the client's last
+ * violation); a client that closed without DISCONNECT vanished. When the wire
+ * cannot tell, the answer is `unknown`, never a confident guess. */
+#include "policy/engine_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define US 1000000LL
+
+/* CONNACK code to reason. mosquitto, among others, answers a wrong password
+ * with "not authorized" (5 / 0x87): when the client did give credentials,
+ * that is an authentication failure we infer rather than read. */
+enum evt_reason engine_connack_reason(const struct session *s, uint8_t code, bool v3_form, enum evt_confidence *conf)
+{
+	*conf = EVT_CONF_STATED;
+	if (v3_form) {
+		if (code == 5 && s->credentials) {
+			*conf = EVT_CONF_INFERRED;
+			return EVT_R_AUTH_FAILED;
+		}
+		enum evt_reason r = evt_reason_from_v3_connack(code);
+		return r != EVT_R_NONE ? r : EVT_R_UNKNOWN;
+	}
+	if (code == 0x87 && s->credentials) {
+		*conf = EVT_CONF_INFERRED;
+		return EVT_R_AUTH_FAILED;
+	}
+	enum evt_reason r = evt_reason_from_v5(code);
+	return r != EVT_R_NONE ? r : EVT_R_UNKNOWN;
+}
+
+/* The broker closed without a DISCONNECT: what the session watch suggests. */
+static enum evt_reason infer_broker_close(struct engine *eng, const struct session *s, int64_t now_us,
+					  enum evt_confidence *conf, struct evt *e)
+{
+	*conf = EVT_CONF_INFERRED;
+	if (s->ide) {
+		pthread_mutex_lock(&eng->lock);
+		bool taken = s->ide->generation != s->id_generation && s->ide->last_connect_us <= now_us;
+		char by[64];
+		snprintf(by, sizeof by, "%s", s->ide->last_client);
+		int64_t at = s->ide->last_connect_us;
+		pthread_mutex_unlock(&eng->lock);
+		if (taken) {
+			evt_add_evidence(e, 0, "a newer connection from %s sent CONNECT with this client id %.3f s before",
+					 by, (double)(now_us - at) / US);
+			return EVT_R_SESSION_TAKEN_OVER;
+		}
+	}
+	if (s->last_violation_reason != EVT_R_NONE) {
+		evt_add_evidence(e, 0, "the client's last packet broke the protocol: %s", s->last_violation);
+		return s->last_violation_reason;
+	}
+	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0) {
+		double silent = (double)(now_us - s->last_client_us) / US;
+		/* [MQTT-3.1.2-24]: the server closes after 1.5 x keep-alive of silence;
+		 * allow for the server's timer granularity below that. */
+		if (silent >= 1.5 * s->keepalive_s - 0.25) {
+			evt_add_evidence(e, 0, "keep-alive %u s, client silent %.1f s", s->keepalive_s, silent);
+			return EVT_R_KEEPALIVE_TIMEOUT;
+		}
+	}
+	if (s->level >= MQTT_LEVEL_5 && s->recv_max_broker < 65535 && s->inflight_c2s > s->recv_max_broker) {
+		evt_add_evidence(e, 0, "%u QoS 1/2 PUBLISH unacknowledged, Receive Maximum %u", s->inflight_c2s,
+				 s->recv_max_broker);
+		return EVT_R_RECEIVE_MAXIMUM_EXCEEDED;
+	}
+	*conf = eng->cfg.passive ? EVT_CONF_UNKNOWN : EVT_CONF_STATED;
+	return eng->cfg.passive ? EVT_R_UNKNOWN : EVT_R_UPSTREAM_CLOSED;
+}
+
+void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us)
+{
+	if (s->ended)
+		return;
+	s->ended = true;
+	struct evt e = engine_evt(s, EVT_DISCONNECT, now_us);
+	enum evt_reason why = EVT_R_UNKNOWN;
+	enum evt_party by = EVT_BY_UNKNOWN;
+	enum evt_confidence conf = EVT_CONF_STATED;
+	bool broker_closed = how == ENG_CLOSE_BROKER_FIN || how == ENG_CLOSE_BROKER_RST;
+	bool client_closed = how == ENG_CLOSE_CLIENT_FIN || how == ENG_CLOSE_CLIENT_RST;
+
+	if (s->decided != EVT_R_NONE) {
+		why = s->decided;
+		by = EVT_BY_PROXY;
+		e.mode = s->decided_mode;
+		e.policy = s->decided_policy;
+		if (s->decided_detail[0])
+			evt_add_evidence(&e, 0, "%s", s->decided_detail);
+	} else if (s->client_disconnect_seen) {
+		why = s->client_disconnect_code == 0x04 ? EVT_R_CLIENT_DISCONNECT_WITH_WILL : EVT_R_CLIENT_DISCONNECT;
+		by = EVT_BY_CLIENT;
+		e.wire_reason = s->client_disconnect_code;
+		if (s->client_disconnect_code >= 0x80) { /* a client ending on an error */
+			enum evt_reason r = evt_reason_from_v5(s->client_disconnect_code);
+			why = r != EVT_R_NONE ? r : EVT_R_UNKNOWN;
+		}
+	} else if (s->broker_disconnect_seen) {
+		by = EVT_BY_BROKER;
+		e.wire_reason = s->broker_disconnect_code;
+		why = evt_reason_from_v5(s->broker_disconnect_code);
+		if (why == EVT_R_NONE)
+			why = EVT_R_UPSTREAM_CLOSED; /* 0x00 from a server: closed, no reason given */
+		evt_add_evidence(&e, 0, "broker DISCONNECT %s (0x%02X)",
+				 mqtt_reason_name(s->broker_disconnect_code, MQTT_T_DISCONNECT) ? mqtt_reason_name(
+					 s->broker_disconnect_code, MQTT_T_DISCONNECT) : "?",
+				 s->broker_disconnect_code);
+	} else if (s->refused) {
+		by = EVT_BY_BROKER;
+		e.wire_reason = s->connack_code;
+		why = engine_connack_reason(s, s->connack_code, s->level < MQTT_LEVEL_5, &conf);
+		evt_add_evidence(&e, 0, "CONNACK refused with %s%u%s", s->level < MQTT_LEVEL_5 ? "return code " : "reason ",
+				 s->connack_code, s->credentials ? " (credentials were given)" : "");
+	} else if (how == ENG_CLOSE_CAPTURE_END) {
+		why = EVT_R_STILL_OPEN;
+		by = EVT_BY_NONE;
+	} else if (how == ENG_CLOSE_UPSTREAM_FAILED) {
+		why = EVT_R_UPSTREAM_UNAVAILABLE;
+		by = EVT_BY_PROXY;
+	} else if (how == ENG_CLOSE_SHUTDOWN || how == ENG_CLOSE_PROXY) {
+		why = EVT_R_SERVER_SHUTDOWN;
+		by = EVT_BY_PROXY;
+	} else if (client_closed) {
+		why = EVT_R_CLIENT_VANISHED;
+		by = EVT_BY_CLIENT;
+		evt_add_evidence(&e, 0, "client %s without DISCONNECT", how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
+	} else if (broker_closed) {
+		by = EVT_BY_BROKER;
+		why = infer_broker_close(eng, s, now_us, &conf, &e);
+	}
+	e.reason = why;
+	e.closed_by = by;
+	e.confidence = conf;
+	e.duration_us = now_us - s->opened_us;
+	e.bytes_c2s = (int64_t)s->bytes_c2s;
+	e.bytes_s2c = (int64_t)s->bytes_s2c;
+
+	pthread_mutex_lock(&eng->lock);
+	if (s->ide) {
+		if (s->id_generation && s->ide->live > 0)
+			s->ide->live--;
+		idt_release(&eng->ids, s->ide, now_us,
+			    (int64_t)eng->cfg.pol.takeover.storm_window_ms * 1000 + 60 * US);
+		s->ide = NULL;
+	}
+	if (s->counted_ip)
+		engine_ip_release_locked(eng, s->client_ip);
+	eng->stats.sessions_open--;
+	eng->stats.disconnects[why]++;
+	evt_emit(&eng->sinks, &e);
+	pthread_mutex_unlock(&eng->lock);
+}

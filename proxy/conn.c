@@ -1,0 +1,436 @@
+/* One proxied connection: the client's socket, the broker's socket, the
+ * session, and what happens at either end. The broker is dialled when the
+ * client's first packet is to be forwarded, so a refused or silent client
+ * never reaches it. Closes are half-closes where TCP allows: a side that sent
+ * FIN gets its pending data delivered and a FIN passed on; a reset is passed
+ * on as a reset. Every connection ends in engine_session_close(), which logs
+ * its one disconnect event. */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#define LINGER_S 2 /* how long a final DISCONNECT or CONNACK may take to flush */
+
+int64_t proxy_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void addr_str(const struct sockaddr *sa, char *full, size_t fcap, char *ip, size_t icap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+		snprintf(full, fcap, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+		snprintf(full, fcap, "[%s]:%u", host, port);
+	} else {
+		snprintf(full, fcap, "?");
+	}
+	snprintf(ip, icap, "%s", host);
+}
+
+static void reaper_queue(struct conn *c)
+{
+	if (c->reaping)
+		return;
+	c->reaping = true;
+	c->reap_next = c->w->reap;
+	c->w->reap = c;
+	event_active(c->w->reaper, EV_TIMEOUT, 0);
+}
+
+/* Ends the connection now: the engine logs why, both sockets go. */
+void conn_close(struct conn *c, enum eng_close how)
+{
+	if (c->reaping)
+		return;
+	c->closing = true;
+	engine_session_close(c->w->px->eng, &c->s, how, proxy_now_us());
+	if (c->cbev)
+		bufferevent_disable(c->cbev, EV_READ | EV_WRITE);
+	if (c->ubev)
+		bufferevent_disable(c->ubev, EV_READ | EV_WRITE);
+	reaper_queue(c);
+}
+
+static void set_rst(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd >= 0) {
+		struct linger lg = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+}
+
+void conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	if (c->linger)
+		event_free(c->linger);
+	if (c->cbev)
+		bufferevent_free(c->cbev);
+	if (c->ubev)
+		bufferevent_free(c->ubev);
+	free(c);
+}
+
+/* After a final packet to the client: close once it is flushed, or after
+ * LINGER_S if the client does not read. */
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	set_rst(c->cbev);
+	conn_close(c, c->close_how);
+}
+
+static void close_after_flush(struct conn *c, enum eng_close how)
+{
+	c->closing = true;
+	c->close_how = how;
+	if (c->ubev)
+		bufferevent_disable(c->ubev, EV_READ);
+	bufferevent_disable(c->cbev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0) {
+		conn_close(c, how);
+		return;
+	}
+	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
+	bufferevent_enable(c->cbev, EV_WRITE);
+	if (!c->linger)
+		c->linger = evtimer_new(c->w->base, linger_cb, c);
+	struct timeval tv = { LINGER_S, 0 };
+	if (c->linger)
+		evtimer_add(c->linger, &tv);
+}
+
+/* Ends the client's session at the broker so that it behaves as if the client
+ * had vanished: a 3.1.1 broker publishes the Will when the TCP connection
+ * drops without DISCONNECT; a v5 broker is told 0x04, Disconnect with Will. */
+static void end_upstream_keeping_will(struct conn *c)
+{
+	if (!c->ubev || !c->upstream_started)
+		return;
+	if (c->s.level >= MQTT_LEVEL_5 && c->upstream_up && c->s.connack_seen && !c->s.refused) {
+		uint8_t pkt[8];
+		size_t n = mqtt_encode_disconnect(MQTT_LEVEL_5, 0x04, NULL, pkt, sizeof pkt);
+		bufferevent_write(c->ubev, pkt, n);
+		bufferevent_flush(c->ubev, EV_WRITE, BEV_FLUSH);
+		evutil_socket_t fd = bufferevent_getfd(c->ubev);
+		if (fd >= 0)
+			shutdown(fd, SHUT_WR);
+	}
+}
+
+void conn_apply(struct conn *c, const struct eng_action *act)
+{
+	if (act->flags & ENG_PAUSE_UPSTREAM) {
+		c->paused_slow = true;
+		if (c->ubev)
+			bufferevent_disable(c->ubev, EV_READ);
+	}
+	if (act->flags & ENG_RESUME_UPSTREAM) {
+		c->paused_slow = false;
+		if (c->ubev && !c->paused_s2c_bp && !c->closing)
+			bufferevent_enable(c->ubev, EV_READ);
+	}
+	if (act->flags & ENG_CUT_QUEUE)
+		relay_cut_client_queue(c);
+	uint8_t pkt[200];
+	size_t n = 0;
+	if (act->flags & ENG_REFUSE_CONNACK) {
+		uint8_t level = c->s.level ? c->s.level : MQTT_LEVEL_311;
+		n = mqtt_encode_connack(level, false, act->v5_code, act->text, pkt, sizeof pkt);
+		if (n && level < MQTT_LEVEL_5 && act->v3_code)
+			pkt[3] = act->v3_code; /* the policy's own 3.1.1 choice */
+	} else if ((act->flags & ENG_DISCONNECT) && c->s.level >= MQTT_LEVEL_5) {
+		n = mqtt_encode_disconnect(MQTT_LEVEL_5, act->v5_code, act->text, pkt, sizeof pkt);
+	}
+	if (act->flags & (ENG_REFUSE_CONNACK | ENG_DISCONNECT | ENG_CLOSE)) {
+		end_upstream_keeping_will(c);
+		if (n)
+			bufferevent_write(c->cbev, pkt, n);
+		close_after_flush(c, ENG_CLOSE_PROXY);
+	}
+}
+
+/* ---- callbacks ------------------------------------------------------------- */
+
+static void update_backpressure(struct conn *c);
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	relay(c, PROTO_C2S);
+	if (!c->closing)
+		update_backpressure(c);
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	relay(c, PROTO_S2C);
+	if (c->closing)
+		return;
+	update_backpressure(c);
+	struct eng_action act;
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0 || c->s.slow_since_us) {
+		engine_on_queue(c->w->px->eng, &c->s, relay_client_depth(c), proxy_now_us(), &act);
+		if (act.flags)
+			conn_apply(c, &act);
+	}
+}
+
+/* Reading from one side stops while the other side's output is over its cap,
+ * and starts again when it has drained to half (write low watermark). */
+static void update_backpressure(struct conn *c)
+{
+	struct proxy *px = c->w->px;
+	if (c->ubev) {
+		bool full = evbuffer_get_length(bufferevent_get_output(c->ubev)) > px->out_cap_c2s;
+		if (full != c->paused_c2s_bp) {
+			c->paused_c2s_bp = full;
+			if (full)
+				bufferevent_disable(c->cbev, EV_READ);
+			else if (!c->closing && !c->client_eof)
+				bufferevent_enable(c->cbev, EV_READ);
+		}
+		full = evbuffer_get_length(bufferevent_get_output(c->cbev)) > px->out_cap_s2c;
+		if (full != c->paused_s2c_bp) {
+			c->paused_s2c_bp = full;
+			if (full)
+				bufferevent_disable(c->ubev, EV_READ);
+			else if (!c->closing && !c->paused_slow && !c->upstream_eof && c->upstream_up)
+				bufferevent_enable(c->ubev, EV_READ);
+		}
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, c->close_how);
+		return;
+	}
+	if (c->upstream_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		if (fd >= 0)
+			shutdown(fd, SHUT_WR); /* the broker's FIN, passed on */
+	}
+	update_backpressure(c);
+	/* The upstream may have more for us now that there is room. */
+	if (c->ubev && evbuffer_get_length(bufferevent_get_input(c->ubev)))
+		upstream_read_cb(c->ubev, c);
+}
+
+static void upstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->client_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		if (fd >= 0)
+			shutdown(fd, SHUT_WR); /* the client's FIN, passed on */
+	}
+	update_backpressure(c);
+	if (evbuffer_get_length(bufferevent_get_input(c->cbev)))
+		client_read_cb(c->cbev, c);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (c->closing) {
+		conn_close(c, c->close_how);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		/* A reset (or error) from the client is passed on as a reset. */
+		set_rst(c->ubev);
+		conn_close(c, ENG_CLOSE_CLIENT_RST);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		relay(c, PROTO_C2S);
+		if (c->closing)
+			return;
+		c->client_eof = true;
+		if (c->upstream_eof || !c->upstream_started) {
+			conn_close(c, ENG_CLOSE_CLIENT_FIN);
+			return;
+		}
+		if (evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0) {
+			evutil_socket_t fd = bufferevent_getfd(c->ubev);
+			if (fd >= 0)
+				shutdown(fd, SHUT_WR);
+		}
+		/* Half-closed: keep relaying the broker's side until it closes. The
+		 * engine is told now, since the client has gone. */
+		engine_session_close(c->w->px->eng, &c->s, ENG_CLOSE_CLIENT_FIN, proxy_now_us());
+	}
+}
+
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->upstream_up = true;
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (!c->paused_slow && !c->paused_s2c_bp)
+			bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if (c->closing) {
+		conn_close(c, c->close_how);
+		return;
+	}
+	if (!c->upstream_up) {
+		/* The broker could not be reached. A client that sent CONNECT is told
+		 * "Server unavailable" (v5 0x88, 3.1.1 return code 3). */
+		c->upstream_failed = true;
+		uint8_t pkt[64];
+		size_t n = 0;
+		if (c->s.connect_seen)
+			n = mqtt_encode_connack(c->s.level, false, 0x88, "wirewarden: broker unreachable", pkt, sizeof pkt);
+		if (n)
+			bufferevent_write(c->cbev, pkt, n);
+		c->s.phase = EVT_PHASE_CONNECTING;
+		close_after_flush(c, ENG_CLOSE_UPSTREAM_FAILED);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		relay(c, PROTO_S2C);
+		set_rst(c->cbev);
+		conn_close(c, ENG_CLOSE_BROKER_RST);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		relay(c, PROTO_S2C);
+		if (c->closing)
+			return;
+		c->upstream_eof = true;
+		engine_session_close(c->w->px->eng, &c->s, ENG_CLOSE_BROKER_FIN, proxy_now_us());
+		if (c->client_eof) {
+			conn_close(c, ENG_CLOSE_BROKER_FIN);
+			return;
+		}
+		/* The broker closed: deliver what it sent, then close the client. */
+		close_after_flush(c, ENG_CLOSE_BROKER_FIN);
+	}
+}
+
+bool conn_start_upstream(struct conn *c)
+{
+	if (c->upstream_started)
+		return !c->closing;
+	c->upstream_started = true;
+	if (bufferevent_socket_connect(c->ubev, (struct sockaddr *)&c->lst->upstream_addr, (int)c->lst->upstream_len) != 0) {
+		upstream_event_cb(c->ubev, BEV_EVENT_ERROR, c);
+		return false;
+	}
+	return true;
+}
+
+void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
+	(void)salen;
+	struct proxy *px = w->px;
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->w = w;
+	c->lst = lst;
+	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->ubev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->cbev || !c->ubev) {
+		if (c->cbev)
+			bufferevent_free(c->cbev);
+		else
+			evutil_closesocket(fd);
+		if (c->ubev)
+			bufferevent_free(c->ubev);
+		free(c);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	mqtt_codec_init(&c->codec);
+
+	char client[64], ip[48];
+	addr_str(sa, client, sizeof client, ip, sizeof ip);
+	uint64_t id = __atomic_add_fetch(&px->next_conn_id, 1, __ATOMIC_RELAXED);
+	struct eng_action act;
+	engine_session_open(px->eng, &c->s, id, client, ip, lst->upstream_str, proxy_now_us(), &act);
+
+	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
+	/* Inputs are capped so that one side cannot make us buffer without end;
+	 * outputs report when they drain to half their cap. */
+	bufferevent_setwatermark(c->cbev, EV_READ, 0, px->in_cap);
+	bufferevent_setwatermark(c->ubev, EV_READ, 0, px->in_cap);
+	bufferevent_setwatermark(c->cbev, EV_WRITE, px->out_cap_s2c / 2, 0);
+	bufferevent_setwatermark(c->ubev, EV_WRITE, px->out_cap_c2s / 2, 0);
+	bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->ubev, EV_WRITE);
+	if (act.flags)
+		conn_apply(c, &act);
+}
+
+/* Called by the worker's sweep: timers and the slow-client depth. */
+void conn_sweep(struct conn *c, int64_t now_us)
+{
+	if (c->closing || c->s.ended)
+		return;
+	struct eng_action act;
+	engine_tick(c->w->px->eng, &c->s, now_us, &act);
+	if (act.flags) {
+		conn_apply(c, &act);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0 || c->s.slow_since_us) {
+		engine_on_queue(c->w->px->eng, &c->s, relay_client_depth(c), now_us, &act);
+		if (act.flags)
+			conn_apply(c, &act);
+	}
+}

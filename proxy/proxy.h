@@ -1,0 +1,113 @@
+/* The proxy shell: libevent workers that accept clients, connect each to the
+ * broker, frame every packet both ways, feed the engine, and carry out its
+ * decisions. Private to proxy/.
+ *
+ * Ownership: struct proxy owns the workers, the engine and the sinks; a
+ * worker owns its event base, its listeners and its connections; a struct
+ * conn owns its two bufferevents and its session. A connection is never
+ * freed inside its own callback: conn_close() queues it and the worker's
+ * reaper frees it. */
+#ifndef WW_PROXY_PROXY_H
+#define WW_PROXY_PROXY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "common/config.h"
+#include "policy/engine.h"
+#include "proto/mqtt.h"
+#include "sink/sink.h"
+
+#define PROXY_STREAM_HEAD (64 * 1024) /* PUBLISH heads decoded from a prefix past this size */
+#define PROXY_BOUNDARIES 16
+
+struct proxy_listener {
+	const struct ww_listener_cfg *cfg;
+	struct sockaddr_storage listen_addr, upstream_addr;
+	socklen_t listen_len, upstream_len;
+	char upstream_str[64];
+};
+
+struct worker;
+
+struct conn_dir {
+	uint64_t skip_left;  /* bytes of a frame being streamed through (or dropped) */
+	bool skip_drop;      /* the frame being skipped is held: drop, do not forward */
+	bool blind;          /* framing lost: forward without looking */
+};
+
+struct conn {
+	struct worker *w;
+	struct proxy_listener *lst;
+	struct bufferevent *cbev, *ubev;
+	struct conn *prev, *next;        /* worker's list */
+	struct conn *reap_next;
+	struct session s;
+	struct mqtt_codec codec;
+	struct conn_dir dir[2];          /* indexed by enum proto_dir */
+	bool upstream_started, upstream_up, upstream_failed;
+	bool closing, reaping, client_eof, upstream_eof;
+	bool paused_slow, paused_c2s_bp, paused_s2c_bp;
+	enum eng_close close_how;
+	/* packet boundaries toward the client, to cut a slow client's queue */
+	uint64_t s2c_added;
+	uint64_t boundary[PROXY_BOUNDARIES];
+	unsigned n_boundary;
+	struct event *linger;            /* closes after a final flush */
+};
+
+struct worker {
+	struct proxy *px;
+	unsigned index;
+	pthread_t thread;
+	struct event_base *base;
+	struct evconnlistener **lis;
+	struct event *sweep, *reaper, *stop;
+	struct conn *conns;
+	struct conn *reap;
+	unsigned n_conns;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	bool stopping;
+};
+
+struct proxy {
+	struct ww_config cfg;
+	struct engine *eng;
+	struct evt_sinks sinks;
+	struct evt_file_sink text_sink, json_sink;
+	FILE *text_fp, *json_fp;
+	struct proxy_listener *listeners;
+	unsigned n_listeners;
+	struct worker *workers;
+	unsigned n_workers;
+	uint64_t next_conn_id;           /* atomic */
+	uint64_t out_cap_c2s, out_cap_s2c, in_cap;
+};
+
+/* conn.c */
+void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+void conn_close(struct conn *c, enum eng_close how);
+void conn_apply(struct conn *c, const struct eng_action *act);
+void conn_sweep(struct conn *c, int64_t now_us);
+void conn_free(struct conn *c);
+bool conn_start_upstream(struct conn *c);
+int64_t proxy_now_us(void);
+
+/* relay.c */
+void relay(struct conn *c, enum proto_dir dir);
+void relay_note_s2c_boundary(struct conn *c);
+void relay_cut_client_queue(struct conn *c);
+uint64_t relay_client_depth(struct conn *c);
+
+/* worker.c */
+int worker_start(struct worker *w);
+void worker_stop(struct worker *w);
+
+#endif

@@ -1,0 +1,208 @@
+/* The relay: moves bytes from one side's input to the other side's output,
+ * one MQTT packet at a time, and lets the engine see each packet first.
+ * Packets are moved between evbuffers without copying (evbuffer_remove_buffer
+ * hands over the chains); a packet is only made contiguous when it spans
+ * chains, and a PUBLISH larger than PROXY_STREAM_HEAD is decoded from its
+ * first bytes and streamed through while the rest arrives, so memory per
+ * connection stays bounded by the configured buffer whatever the packet size.
+ * Nothing is dropped or altered unless the engine said so. */
+#include "proxy/proxy.h"
+
+#include <linux/sockios.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <event2/buffer.h>
+
+static struct bufferevent *src_of(struct conn *c, enum proto_dir d) { return d == PROTO_C2S ? c->cbev : c->ubev; }
+static struct bufferevent *dst_of(struct conn *c, enum proto_dir d) { return d == PROTO_C2S ? c->ubev : c->cbev; }
+
+/* Remembers where a packet toward the client starts, so that a slow client's
+ * queue can later be cut at a packet boundary (see relay_cut_client_queue). */
+void relay_note_s2c_boundary(struct conn *c)
+{
+	uint64_t drained = c->s2c_added - evbuffer_get_length(bufferevent_get_output(c->cbev));
+	unsigned k = 0;
+	while (k < c->n_boundary && c->boundary[k] < drained)
+		k++;
+	if (k) { /* forget boundaries already sent */
+		memmove(c->boundary, c->boundary + k, (c->n_boundary - k) * sizeof c->boundary[0]);
+		c->n_boundary -= k;
+	}
+	/* Keeping the oldest boundaries is what a cut needs: when full, skip. */
+	if (c->n_boundary < PROXY_BOUNDARIES)
+		c->boundary[c->n_boundary++] = c->s2c_added;
+}
+
+void relay_cut_client_queue(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->cbev);
+	size_t len = evbuffer_get_length(out);
+	uint64_t drained = c->s2c_added - len;
+	uint64_t cut = c->s2c_added;
+	for (unsigned k = 0; k < c->n_boundary; k++)
+		if (c->boundary[k] >= drained) {
+			cut = c->boundary[k];
+			break;
+		}
+	size_t keep = (size_t)(cut - drained);
+	if (keep >= len)
+		return;
+	struct evbuffer *tmp = evbuffer_new();
+	if (!tmp)
+		return;
+	evbuffer_remove_buffer(out, tmp, keep);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_add_buffer(out, tmp);
+	evbuffer_free(tmp);
+	c->s2c_added = drained + keep;
+	c->n_boundary = 0;
+}
+
+uint64_t relay_client_depth(struct conn *c)
+{
+	uint64_t depth = evbuffer_get_length(bufferevent_get_output(c->cbev));
+	int unsent = 0;
+	evutil_socket_t fd = bufferevent_getfd(c->cbev);
+	if (fd >= 0 && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+		depth += (uint64_t)unsent;
+	return depth;
+}
+
+/* Moves <n> bytes on, or drops them when the engine held the packet. */
+static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
+{
+	struct evbuffer *in = bufferevent_get_input(src_of(c, d));
+	if (drop) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	/* The broker is dialled when the first byte is to reach it. */
+	if (d == PROTO_C2S && !c->upstream_started && !conn_start_upstream(c))
+		return;
+	evbuffer_remove_buffer(in, bufferevent_get_output(dst_of(c, d)), n);
+	if (d == PROTO_S2C)
+		c->s2c_added += n;
+}
+
+/* Points <out> at <n> contiguous bytes at the start of <in>: in place when
+ * the first chain holds them, else pulled up (bounded by the input cap). */
+static const uint8_t *contiguous(struct evbuffer *in, size_t n)
+{
+	struct evbuffer_iovec v;
+	if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) == 1 && v.iov_len >= n)
+		return v.iov_base;
+	return evbuffer_pullup(in, (ev_ssize_t)n);
+}
+
+/* Handles one frame whose first <have> bytes (all of it when <have> ==
+ * <total>) are at the start of the input. Returns false when the connection
+ * is closing and relaying must stop. */
+static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t have, uint64_t total)
+{
+	struct mqtt_packet pkt;
+	struct proto_diag diag;
+	struct eng_action act;
+	enum proto_err r = have >= total ? mqtt_decode(&c->codec, d, cursor_make(p, (size_t)total), &pkt, &diag)
+					 : mqtt_decode_prefix(&c->codec, d, cursor_make(p, have), &pkt, &diag);
+	if (r == PROTO_NEED_MORE)
+		return true; /* caller waits */
+	int64_t now = proxy_now_us();
+	if (r == PROTO_OK)
+		engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, &act);
+	else
+		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, &act);
+
+	bool hold = (act.flags & ENG_HOLD) != 0;
+	if (d == PROTO_S2C && !hold)
+		relay_note_s2c_boundary(c);
+	size_t now_n = have >= total ? (size_t)total : have;
+	pass(c, d, now_n, hold);
+	if (now_n < total) {
+		c->dir[d].skip_left = total - now_n;
+		c->dir[d].skip_drop = hold;
+	}
+	if (act.flags & ~(unsigned)ENG_HOLD)
+		conn_apply(c, &act);
+	return !c->closing;
+}
+
+void relay(struct conn *c, enum proto_dir d)
+{
+	struct bufferevent *src = src_of(c, d);
+	struct evbuffer *in = bufferevent_get_input(src);
+	struct conn_dir *st = &c->dir[d];
+	uint32_t cap = (uint32_t)c->w->px->cfg.policies.limits.max_packet_size;
+
+	while (!c->closing) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			break;
+		if (st->skip_left) {
+			size_t n = len < st->skip_left ? len : (size_t)st->skip_left;
+			pass(c, d, n, st->skip_drop);
+			st->skip_left -= n;
+			continue;
+		}
+		if (st->blind) {
+			pass(c, d, len, false);
+			break;
+		}
+		uint8_t hdr[5];
+		size_t k = len < sizeof hdr ? len : sizeof hdr;
+		evbuffer_copyout(in, hdr, k);
+		struct proto_frame fr = { 0 };
+		struct proto_diag diag;
+		/* The client's frames are held to the configured cap; the broker's
+		 * are only read. */
+		enum proto_err r = mqtt_frame_peek(cursor_make(hdr, k), d == PROTO_C2S ? cap : 0, &fr, &diag);
+		if (r != PROTO_OK && r != PROTO_NEED_MORE) {
+			struct eng_action act;
+			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, hdr[0] >> 4, 0, proxy_now_us(), &act);
+			if (act.flags & ~(unsigned)ENG_HOLD) {
+				conn_apply(c, &act);
+				if (c->closing)
+					break;
+			}
+			/* Observing only: the stream cannot be framed any more, so it is
+			 * relayed as it comes (the engine has logged why). */
+			st->blind = true;
+			continue;
+		}
+		if (fr.hdr_len == 0)
+			break; /* header not complete yet */
+		uint64_t total = proto_frame_len(&fr);
+		if (len >= total) {
+			if (!one_frame(c, d, contiguous(in, (size_t)total), (size_t)total, total))
+				break;
+			continue;
+		}
+		/* Not all here. A large PUBLISH streams once its head decodes; any
+		 * other frame waits to be whole, up to the input cap. */
+		if (total > PROXY_STREAM_HEAD && fr.type == MQTT_T_PUBLISH) {
+			size_t head = len < PROXY_STREAM_HEAD ? len : PROXY_STREAM_HEAD;
+			size_t before = evbuffer_get_length(in);
+			if (!one_frame(c, d, contiguous(in, head), head, total))
+				break;
+			if (evbuffer_get_length(in) != before)
+				continue; /* decoded and passed: now streaming */
+			if (len < PROXY_STREAM_HEAD)
+				break;    /* the head needs more bytes */
+		}
+		if (total > c->w->px->in_cap) {
+			/* Too big to inspect whole: stream it through unread. The engine
+			 * hears of it as a packet it could not look at. */
+			struct eng_action act;
+			struct proto_diag big = { .cls = PROTO_E_TOO_LARGE, .reason = 0x95,
+						  .name = "packet_not_inspected", .field = "remaining length" };
+			engine_on_bad_frame(c->w->px->eng, &c->s, d, &big, fr.type, total, proxy_now_us(), &act);
+			bool hold = (act.flags & ENG_HOLD) != 0;
+			st->skip_left = total;
+			st->skip_drop = hold;
+			if (act.flags & ~(unsigned)ENG_HOLD)
+				conn_apply(c, &act);
+			continue;
+		}
+		break; /* wait for the rest of the frame */
+	}
+}

@@ -1,0 +1,81 @@
+#!/bin/sh
+# Every wirewarden test, as README.md says: installs missing Debian packages,
+# builds, then runs the unit tests (gcc -Werror build), the same unit tests
+# under ASan+UBSan (clang), a short libFuzzer run, and the integration tests
+# (pytest with Debian's python3, a real mosquitto, real clients, tshark).
+# The last line is "N passed, N failed" over every test that ran.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+pass=0
+fail=0
+report() { # stage passed failed
+	echo "== $1: $2 passed, $3 failed"
+	pass=$((pass + $2))
+	fail=$((fail + $3))
+}
+tap_counts() { # test-suite.log -> "pass fail"
+	p=$(sed -n 's/^# PASS: *//p' "$1" | head -1)
+	f=$(sed -n 's/^# FAIL: *//p' "$1" | head -1)
+	e=$(sed -n 's/^# ERROR: *//p' "$1" | head -1)
+	echo "${p:-0} $(( ${f:-0} + ${e:-0} ))"
+}
+unit_stage() { # name builddir configure-options...
+	name=$1 dir=$2
+	shift 2
+	if ! scripts/build.sh "$dir" "$@"; then
+		report "$name build" 0 1
+		return
+	fi
+	(cd "$dir" && make -j"$(nproc)" check >check.out 2>&1)
+	if [ -f "$dir/test-suite.log" ]; then
+		set -- $(tap_counts "$dir/test-suite.log")
+		[ "$2" -gt 0 ] && grep -h -B2 -A12 '^not ok\|^ERROR' "$dir"/tests/unit/*.log | head -80
+		report "$name" "$1" "$2"
+	else
+		tail -30 "$dir/check.out"
+		report "$name" 0 1
+	fi
+}
+
+scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+unit_stage "unit tests (gcc)" build
+unit_stage "unit tests (clang, ASan+UBSan)" build-asan CC=clang --enable-sanitizers
+
+if scripts/build.sh build-fuzz CC=clang --enable-fuzzing; then
+	mkdir -p build-fuzz/fuzz-corpus/mqtt
+	if build-fuzz/fuzz/fuzz_mqtt -max_total_time="$FUZZ_SECONDS" -dict=fuzz/dict/mqtt.dict \
+		build-fuzz/fuzz-corpus/mqtt fuzz/seeds/mqtt >build-fuzz/fuzz.log 2>&1; then
+		report "fuzz mqtt ${FUZZ_SECONDS}s" 1 0
+	else
+		tail -40 build-fuzz/fuzz.log
+		report "fuzz mqtt ${FUZZ_SECONDS}s" 0 1
+	fi
+else
+	report "fuzz build" 0 1
+fi
+
+if [ -x build/wirewarden ]; then
+	WIREWARDEN="$top/build/wirewarden" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
+		--junitxml=build/pytest.xml >build/pytest.out 2>&1
+	rc=$?
+	tail -25 build/pytest.out
+	if [ -f build/pytest.xml ]; then
+		set -- $(/usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+s = r if r.tag == "testsuite" else r.find("testsuite")
+t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
+print(t - f - e - k, f + e)' build/pytest.xml)
+		report "integration tests (pytest)" "$1" "$2"
+	elif [ "$rc" -ne 5 ]; then
+		report "integration tests (pytest)" 0 1
+	fi
+else
+	report "integration tests (no binary)" 0 1
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,886 @@
+/* MQTT framing, resynchronisation and JSON output over reassembled TCP bytes.
+ *
+ * Per flow direction: bytes arrive in order from tcp_stream; whole packets
+ * found in a delivered chunk are decoded in place, and only the tail of a
+ * packet that continues in a later segment is copied into a buffer capped by
+ * the largest packet we accept. A packet over that cap is reported and its
+ * body skipped by count, which keeps the stream in sync. When sync is lost
+ * (a gap we cannot count through, a flow picked up mid-stream, a Remaining
+ * Length the framer rejects), incoming bytes are scanned for a plausible fixed
+ * header: a type/flags byte the spec allows in this direction, a minimal
+ * Remaining Length within the cap, and an end that lands on the end of the
+ * data or on further plausible headers; the first such packet must also
+ * decode. Mid-stream flows have no CONNECT to give the protocol level, so the
+ * codec assumes 3.1.1 and switches to 5.0 when the first packets decode only
+ * that way. Specs: MQTT 5.0 and 3.1.1, section 2.1 (fixed header). */
+#include "sniff/packets.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/escape.h"
+#include "proto/mqtt.h"
+
+#define DEFAULT_MAX_BUFFERED (UINT64_C(256) << 20)
+#define MAX_CHUNK (256u << 10)  /* largest delivered chunk: libpcap's maximum snap length */
+#define WIRE_STR_MAX 1024       /* bytes of a wire string shown in JSON, escapes included */
+#define PROBE_PACKETS 8         /* packets during which an assumed level may still change */
+#define CHAIN_FRAMES 3          /* plausible packets in a row that settle a resync */
+#define RESYNC_PENDING 32       /* undecided resync candidates kept per direction */
+
+struct pkt_dir {
+	uint8_t *buf;          /* a partial packet, or bytes being scanned for sync */
+	uint32_t len, cap;
+	uint64_t skip;         /* body bytes of an oversized packet still to pass over */
+	bool big_owed;         /* a packet_too_large line is due when the skip ends */
+	uint8_t big_first;
+	uint32_t big_remlen;
+	bool started;          /* bytes (or a gap) have been seen */
+	bool synced;           /* buf, if not empty, starts at a packet boundary */
+	/* While not synced: buf offsets up to <scan_pos> have been judged; those
+	 * in <pending> (ascending) could still start a packet. */
+	uint32_t scan_pos;
+	uint32_t pending[RESYNC_PENDING];
+	uint8_t n_pending;
+};
+
+struct pkt_flow {
+	struct mqtt_codec codec;
+	struct pkt_dir d[2];
+	uint32_t decoded;      /* packets decoded without error */
+	bool tls;              /* the bytes are TLS records: not decoded */
+	uint64_t packets, errors, lost;
+	uint32_t counts[2][16];
+};
+
+struct packets {
+	struct packets_config cfg;
+	uint64_t buffered;     /* buffer capacity held over all flows */
+	struct packets_stats stats;
+};
+
+/* How well the bytes at a resync candidate read as MQTT packets. */
+enum plausible {
+	PL_NO,     /* cannot start a packet */
+	PL_MAYBE,  /* its first packet is not complete yet */
+	PL_WEAK,   /* one complete packet, ending where the data ends or followed by a plausible header */
+	PL_STRONG, /* two or more complete packets in a row */
+};
+
+/* ---- wire strings -------------------------------------------------------- */
+
+/* A string from the wire as valid UTF-8 for JSON (bad bytes as \xNN), cut
+ * with "..." past WIRE_STR_MAX bytes. */
+static json_t *wire_json(struct cursor s)
+{
+	char buf[WIRE_STR_MAX];
+	size_t n = escape_utf8(s.p, cursor_left(&s), buf, sizeof(buf));
+	return json_stringn(buf, n);
+}
+
+static json_t *hex_json(struct cursor s)
+{
+	char buf[2 * 256 + 8];
+	size_t n = escape_hex(s.p, cursor_left(&s), buf, sizeof(buf));
+	return json_stringn(buf, n);
+}
+
+/* ---- JSON lines ------------------------------------------------------------ */
+
+static void set(json_t *o, const char *k, json_t *v)
+{
+	if (v != NULL)
+		json_object_set_new(o, k, v);
+}
+
+/* MQTT 5 properties as {"Name": value}; strings escaped, binary data in hex.
+ * User Property ([key, value] pairs) and Subscription Identifier may repeat,
+ * so they are always arrays. NULL when the packet has no properties. */
+static json_t *props_json(const struct mqtt_props *pr)
+{
+	struct cursor it = pr->raw;
+	struct mqtt_prop pp;
+	json_t *o, *v, *arr;
+
+	if (cursor_empty(&pr->raw))
+		return NULL;
+	o = json_object();
+	while (mqtt_props_next(&it, &pp)) {
+		const char *name = mqtt_prop_name(pp.id);
+		switch (pp.id) {
+		case MQTT_P_USER_PROPERTY:
+			v = json_pack("[oo]", wire_json(pp.str), wire_json(pp.str2));
+			break;
+		case MQTT_P_CORRELATION_DATA: case MQTT_P_AUTH_DATA:
+			v = hex_json(pp.str);
+			break;
+		case MQTT_P_CONTENT_TYPE: case MQTT_P_RESPONSE_TOPIC: case MQTT_P_ASSIGNED_CLIENT_ID:
+		case MQTT_P_AUTH_METHOD: case MQTT_P_RESPONSE_INFO: case MQTT_P_SERVER_REFERENCE:
+		case MQTT_P_REASON_STRING:
+			v = wire_json(pp.str);
+			break;
+		default:
+			v = json_integer(pp.num);
+		}
+		if (pp.id != MQTT_P_USER_PROPERTY && pp.id != MQTT_P_SUBSCRIPTION_ID) {
+			json_object_set_new(o, name, v);
+			continue;
+		}
+		if ((arr = json_object_get(o, name)) == NULL)
+			json_object_set_new(o, name, arr = json_array());
+		json_array_append_new(arr, v);
+	}
+	return o;
+}
+
+static void ts_text(int64_t ts_us, char *buf, size_t cap)
+{
+	uint64_t a = ts_us < 0 ? (uint64_t)0 - (uint64_t)ts_us : (uint64_t)ts_us;
+	snprintf(buf, cap, "%s%llu.%06llu", ts_us < 0 ? "-" : "", (unsigned long long)(a / 1000000),
+		 (unsigned long long)(a % 1000000));
+}
+
+static void write_line(struct packets *p, json_t *o)
+{
+	if (json_dumpf(o, p->cfg.out, JSON_COMPACT) != 0 || fputc('\n', p->cfg.out) == EOF)
+		p->stats.write_errors++;
+	json_decref(o);
+}
+
+/* The fields of a decoded packet (spec section 3 per type). */
+static void packet_fields(json_t *o, const struct mqtt_packet *pkt)
+{
+	struct cursor it, filter;
+	uint8_t opt;
+	json_t *arr;
+	size_t i;
+
+	switch (pkt->type) {
+	case MQTT_T_CONNECT: {
+		const struct mqtt_connect *c = &pkt->u.connect;
+		set(o, "client_id", wire_json(c->client_id));
+		if (c->has_username)
+			set(o, "username", wire_json(c->username));
+		set(o, "keepalive", json_integer(c->keep_alive_s));
+		set(o, "clean_start", json_boolean(c->clean_start));
+		set(o, "will", json_boolean(c->will));
+		set(o, "props", props_json(&c->props));
+		break;
+	}
+	case MQTT_T_CONNACK:
+		set(o, "session_present", json_boolean(pkt->u.connack.session_present));
+		set(o, "rc", json_integer(pkt->u.connack.code));
+		set(o, "props", props_json(&pkt->u.connack.props));
+		break;
+	case MQTT_T_PUBLISH:
+		if (pkt->u.publish.qos > 0)
+			set(o, "packet_id", json_integer(pkt->u.publish.packet_id));
+		set(o, "topic", wire_json(pkt->u.publish.topic));
+		set(o, "payload_len", json_integer((json_int_t)cursor_left(&pkt->u.publish.payload)));
+		set(o, "props", props_json(&pkt->u.publish.props));
+		break;
+	case MQTT_T_PUBACK: case MQTT_T_PUBREC: case MQTT_T_PUBREL: case MQTT_T_PUBCOMP:
+		set(o, "packet_id", json_integer(pkt->u.ack.packet_id));
+		if (pkt->u.ack.has_reason)
+			set(o, "rc", json_integer(pkt->u.ack.reason));
+		set(o, "props", props_json(&pkt->u.ack.props));
+		break;
+	case MQTT_T_SUBSCRIBE: case MQTT_T_UNSUBSCRIBE: {
+		bool sub = pkt->type == MQTT_T_SUBSCRIBE;
+		json_t *opts = sub ? json_array() : NULL;
+		set(o, "packet_id", json_integer(pkt->u.subscribe.packet_id));
+		arr = json_array();
+		it = pkt->u.subscribe.entries;
+		while (mqtt_topic_list_next(&it, sub, &filter, &opt)) {
+			json_array_append_new(arr, wire_json(filter));
+			if (opts != NULL)
+				json_array_append_new(opts, json_integer(opt));
+		}
+		set(o, "topics", arr);
+		set(o, "options", opts);
+		set(o, "props", props_json(&pkt->u.subscribe.props));
+		break;
+	}
+	case MQTT_T_SUBACK: case MQTT_T_UNSUBACK:
+		set(o, "packet_id", json_integer(pkt->u.suback.packet_id));
+		arr = json_array();
+		for (i = 0; i < pkt->u.suback.codes.left; i++)
+			json_array_append_new(arr, json_integer(pkt->u.suback.codes.p[i]));
+		set(o, "rc", arr);
+		set(o, "props", props_json(&pkt->u.suback.props));
+		break;
+	case MQTT_T_DISCONNECT:
+		if (pkt->u.disconnect.has_reason)
+			set(o, "rc", json_integer(pkt->u.disconnect.reason));
+		set(o, "props", props_json(&pkt->u.disconnect.props));
+		break;
+	case MQTT_T_AUTH:
+		if (pkt->u.auth.has_reason)
+			set(o, "rc", json_integer(pkt->u.auth.reason));
+		set(o, "props", props_json(&pkt->u.auth.props));
+		break;
+	default:
+		break;
+	}
+}
+
+/* One packet line. <pkt> is NULL for a packet whose body was never decoded
+ * (too large, bad fixed header); <first> and <remlen> then describe it. */
+static void emit_packet(struct packets *p, const struct tcp_flow *f, enum proto_dir dir, uint8_t first,
+			uint32_t remlen, uint8_t level, const struct mqtt_packet *pkt, const struct proto_diag *d,
+			const struct tcp_when *at)
+{
+	const struct tcp_endpoint *src = dir == PROTO_C2S ? &f->client : &f->server;
+	const struct tcp_endpoint *dst = dir == PROTO_C2S ? &f->server : &f->client;
+	char a[80], b[80], ts[32];
+	uint8_t type = first >> 4;
+	json_t *o;
+
+	if (!p->cfg.json)
+		return;
+	ts_text(at->ts_us, ts, sizeof(ts));
+	o = json_pack("{sIsssIsssssssssIsIsIsI}", "frame", (json_int_t)at->frame, "ts", ts, "stream",
+		      (json_int_t)f->index, "dir", dir == PROTO_C2S ? "c2s" : "s2c", "src",
+		      link_endpoint_str(&src->addr, src->port, a, sizeof(a)), "dst",
+		      link_endpoint_str(&dst->addr, dst->port, b, sizeof(b)), "type", mqtt_type_name(type), "type_num",
+		      (json_int_t)type, "flags", (json_int_t)first, "remlen", (json_int_t)remlen, "level",
+		      (json_int_t)level);
+	if (o == NULL)
+		return;
+	if (type == MQTT_T_PUBLISH) { /* header facts, stated even when the body is bad */
+		set(o, "qos", json_integer((first >> 1) & 3));
+		set(o, "retain", json_boolean(first & 1));
+		set(o, "dup", json_boolean(first & 8));
+	}
+	if (d != NULL && d->cls != PROTO_OK) {
+		set(o, "error", json_string(d->name != NULL ? d->name : proto_err_class_name(d->cls)));
+		if (d->field != NULL)
+			set(o, "error_field", json_string(d->field));
+		set(o, "error_offset", json_integer(d->offset));
+	} else if (pkt != NULL) {
+		packet_fields(o, pkt);
+	}
+	write_line(p, o);
+}
+
+static void closed_text(const struct tcp_flow *f, char *buf, size_t cap)
+{
+	if (!f->closed)
+		snprintf(buf, cap, "open-at-end");
+	else
+		snprintf(buf, cap, "%s-%s@%llu", f->closed_side == PROTO_C2S ? "client" : "server",
+			 f->closed_rst ? "RST" : "FIN", (unsigned long long)f->closed_frame);
+}
+
+static void emit_flow(struct packets *p, const struct tcp_flow *f, const struct pkt_flow *pf)
+{
+	char a[80], b[80], closed[64];
+	json_t *o;
+	int dir, t;
+
+	link_endpoint_str(&f->client.addr, f->client.port, a, sizeof(a));
+	link_endpoint_str(&f->server.addr, f->server.port, b, sizeof(b));
+	closed_text(f, closed, sizeof(closed));
+	if (!p->cfg.json) {
+		FILE *out = p->cfg.out;
+		fprintf(out, "stream %llu %s -> %s server_by=%s packets=%llu errors=%llu gaps=%u closed_by=%s",
+			(unsigned long long)f->index, a, b, tcp_server_by_name(f->server_by),
+			(unsigned long long)pf->packets, (unsigned long long)pf->errors, f->gaps, closed);
+		for (dir = 0; dir < 2; dir++) {
+			const char *sep = dir == 0 ? " c2s=" : " s2c=";
+			for (t = 0; t < 16; t++) {
+				if (pf->counts[dir][t] == 0)
+					continue;
+				fprintf(out, "%s%s:%u", sep, mqtt_type_name((uint8_t)t), pf->counts[dir][t]);
+				sep = ",";
+			}
+		}
+		if (pf->tls)
+			fputs(" tls", out);
+		if (fputc('\n', out) == EOF)
+			p->stats.write_errors++;
+		return;
+	}
+	o = json_pack("{sssIsssssssbsIsIsssIsIsIsIsb}", "type", "flow", "stream", (json_int_t)f->index, "client", a,
+		      "server", b, "server_by", tcp_server_by_name(f->server_by), "syn_seen", f->syn_seen,
+		      "first_frame", (json_int_t)f->first.frame, "last_frame", (json_int_t)f->last.frame, "closed_by",
+		      closed, "gaps", (json_int_t)f->gaps, "gap_bytes", (json_int_t)f->gap_bytes, "packets",
+		      (json_int_t)pf->packets, "errors", (json_int_t)pf->errors, "tls", pf->tls);
+	if (o == NULL)
+		return;
+	set(o, "level", pf->codec.level ? json_integer(pf->codec.level) : json_null());
+	if (pf->lost > 0)
+		set(o, "lost_packets", json_integer((json_int_t)pf->lost));
+	write_line(p, o);
+}
+
+/* ---- decoding ------------------------------------------------------------- */
+
+/* Decodes <frame>. A mid-stream flow has no CONNECT: while the level is
+ * unknown and the flow young, a packet that fails at the assumed 3.1.1 is
+ * tried at 5.0, and a success there makes 5.0 the assumption. A CONNECT that
+ * fails to decode still fixes the level its client asked for. */
+static enum proto_err decode(struct mqtt_codec *codec, uint32_t decoded, enum proto_dir dir, struct cursor frame,
+			     struct mqtt_packet *pkt, struct proto_diag *d)
+{
+	enum proto_err r = mqtt_decode(codec, dir, frame, pkt, d);
+	struct mqtt_codec alt;
+	struct mqtt_packet pkt2;
+	struct proto_diag d2;
+
+	if (r == PROTO_OK || codec->level != MQTT_LEVEL_UNKNOWN)
+		return r;
+	if (pkt->type == MQTT_T_CONNECT && dir == PROTO_C2S) {
+		struct cursor c = frame, name;
+		uint8_t b, lvl;
+		uint32_t rl;
+		if (cursor_u8(&c, &b) && cursor_varint(&c, &rl) == CURSOR_VARINT_OK && cursor_str16(&c, &name) &&
+		    cursor_u8(&c, &lvl) && (lvl & 0x7f) >= MQTT_LEVEL_31 && (lvl & 0x7f) <= MQTT_LEVEL_5)
+			codec->level = lvl & 0x7f;
+		return r;
+	}
+	if (decoded >= PROBE_PACKETS || codec->assumed_level == MQTT_LEVEL_5)
+		return r;
+	alt = *codec;
+	alt.assumed_level = MQTT_LEVEL_5;
+	if (mqtt_decode(&alt, dir, frame, &pkt2, &d2) != PROTO_OK)
+		return r;
+	*codec = alt;
+	*pkt = pkt2;
+	*d = d2;
+	return PROTO_OK;
+}
+
+static uint8_t level_of(const struct pkt_flow *pf)
+{
+	return pf->codec.level ? pf->codec.level : pf->codec.assumed_level;
+}
+
+/* Counts one packet line in the flow and in the totals. */
+static void count(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, uint8_t first, bool ok)
+{
+	pf->packets++;
+	p->stats.packets++;
+	pf->counts[dir][first >> 4]++;
+	if (ok) {
+		pf->decoded++;
+	} else {
+		pf->errors++;
+		p->stats.errors++;
+	}
+}
+
+static void handle_frame(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+			 struct cursor frame, const struct tcp_when *at)
+{
+	struct mqtt_packet pkt;
+	struct proto_diag d;
+	enum proto_err r = decode(&pf->codec, pf->decoded, dir, frame, &pkt, &d);
+
+	count(p, pf, dir, frame.p[0], r == PROTO_OK);
+	emit_packet(p, f, dir, frame.p[0], pkt.remaining_len, pkt.level ? pkt.level : level_of(pf),
+		    r == PROTO_OK ? &pkt : NULL, &d, at);
+}
+
+/* A packet over the cap, reported once its last byte has gone by. */
+static void emit_too_large(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+			   const struct tcp_when *at)
+{
+	struct pkt_dir *pd = &pf->d[dir];
+	struct proto_diag d;
+
+	pd->big_owed = false;
+	mqtt_fail(&d, MQTT_E_PACKET_TOO_LARGE, "remaining length", 1);
+	count(p, pf, dir, pd->big_first, false);
+	p->stats.too_large++;
+	emit_packet(p, f, dir, pd->big_first, pd->big_remlen, level_of(pf), NULL, &d, at);
+}
+
+/* ---- buffering -------------------------------------------------------------- */
+
+static void buf_drop(struct packets *p, struct pkt_dir *pd)
+{
+	p->buffered -= pd->cap;
+	free(pd->buf);
+	pd->buf = NULL;
+	pd->len = pd->cap = 0;
+}
+
+/* Appends <n> bytes; false when a cap (per direction or overall) says no. */
+static bool buf_append(struct packets *p, struct pkt_dir *pd, const uint8_t *src, size_t n)
+{
+	uint64_t limit = (uint64_t)p->cfg.max_packet + MAX_CHUNK + 16;
+
+	if (n == 0)
+		return true;
+	if ((uint64_t)pd->len + n > limit)
+		return false;
+	if (pd->len + n > pd->cap) {
+		uint64_t want = pd->cap ? pd->cap : 512;
+		uint8_t *nb;
+		while (want < pd->len + n)
+			want *= 2;
+		if (want > limit)
+			want = limit;
+		if (p->buffered - pd->cap + want > p->cfg.max_buffered || (nb = realloc(pd->buf, (size_t)want)) == NULL)
+			return false;
+		p->buffered = p->buffered - pd->cap + want;
+		pd->buf = nb;
+		pd->cap = (uint32_t)want;
+	}
+	memcpy(pd->buf + pd->len, src, n);
+	pd->len += (uint32_t)n;
+	return true;
+}
+
+static void buf_consume(struct packets *p, struct pkt_dir *pd, uint32_t n)
+{
+	if (n >= pd->len) {
+		pd->len = 0;
+		if (pd->cap > (64u << 10)) /* give a big buffer back once it is empty */
+			buf_drop(p, pd);
+		return;
+	}
+	memmove(pd->buf, pd->buf + n, pd->len - n);
+	pd->len -= n;
+}
+
+/* From now on the buffer is scanned for a packet boundary. */
+static void lose_sync(struct packets *p, struct pkt_dir *pd)
+{
+	if (pd->synced)
+		p->stats.resyncs++;
+	pd->synced = false;
+	pd->scan_pos = 0;
+	pd->n_pending = 0;
+}
+
+/* ---- resynchronisation ------------------------------------------------------ */
+
+/* Could <b> start a packet flowing <dir> (spec 2.1.2 direction, 2.1.3 flags)? */
+static bool first_byte_ok(uint8_t b, enum proto_dir dir, uint8_t level)
+{
+	uint8_t type = b >> 4, fl = b & 0x0f;
+	bool c2s = dir == PROTO_C2S;
+
+	switch (type) {
+	case MQTT_T_CONNECT: case MQTT_T_SUBSCRIBE: case MQTT_T_UNSUBSCRIBE: case MQTT_T_PINGREQ:
+		if (!c2s)
+			return false;
+		return fl == ((type == MQTT_T_SUBSCRIBE || type == MQTT_T_UNSUBSCRIBE) ? 2 : 0);
+	case MQTT_T_CONNACK: case MQTT_T_SUBACK: case MQTT_T_UNSUBACK: case MQTT_T_PINGRESP:
+		return !c2s && fl == 0;
+	case MQTT_T_PUBLISH:
+		return ((fl >> 1) & 3) != 3 && !(((fl >> 1) & 3) == 0 && (fl & 8));
+	case MQTT_T_PUBREL:
+		return fl == 2;
+	case MQTT_T_PUBACK: case MQTT_T_PUBREC: case MQTT_T_PUBCOMP: case MQTT_T_DISCONNECT:
+		return fl == 0;
+	case MQTT_T_AUTH:
+		return fl == 0 && level != MQTT_LEVEL_31 && level != MQTT_LEVEL_311;
+	default:
+		return false;
+	}
+}
+
+/* Judges the bytes at the start of <c> as the start of a packet: up to
+ * CHAIN_FRAMES packets are walked, each needing a plausible first byte, a
+ * minimal Remaining Length and a size within <max_packet>. <flen> gets the
+ * first packet's length. */
+static enum plausible plausible_at(struct cursor c, enum proto_dir dir, uint8_t level, uint32_t max_packet,
+				   uint32_t *flen)
+{
+	int n;
+
+	for (n = 0; n < CHAIN_FRAMES; n++) {
+		struct cursor h = c;
+		uint8_t b;
+		uint32_t rl;
+		size_t hdr;
+		if (!cursor_u8(&h, &b)) /* the data ends exactly after packet n */
+			return n >= 2 ? PL_STRONG : PL_WEAK;
+		if (!first_byte_ok(b, dir, level))
+			return n >= 2 ? PL_STRONG : PL_NO;
+		switch (cursor_varint(&h, &rl)) {
+		case CURSOR_VARINT_OK: break;
+		case CURSOR_VARINT_SHORT: return n == 0 ? PL_MAYBE : n >= 2 ? PL_STRONG : PL_WEAK;
+		default: return n >= 2 ? PL_STRONG : PL_NO;
+		}
+		hdr = cursor_left(&c) - cursor_left(&h);
+		if ((uint64_t)hdr + rl > max_packet)
+			return n >= 2 ? PL_STRONG : PL_NO;
+		if (n == 0)
+			*flen = (uint32_t)(hdr + rl);
+		if (!cursor_skip(&c, hdr + rl))
+			return n == 0 ? PL_MAYBE : n >= 2 ? PL_STRONG : PL_WEAK;
+	}
+	return PL_STRONG;
+}
+
+/* Judges offset <at> of the buffer: the plausibility verdict, confirmed by a
+ * trial decode (on a copy of the codec) for the weak and strong ones. */
+static enum plausible judge(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, uint32_t at)
+{
+	struct pkt_dir *pd = &pf->d[dir];
+	struct mqtt_codec probe = pf->codec;
+	struct mqtt_packet pkt;
+	struct proto_diag d;
+	uint32_t flen = 0;
+	enum plausible pl = plausible_at(cursor_make(pd->buf + at, pd->len - at), dir, pf->codec.level,
+					 p->cfg.max_packet, &flen);
+
+	if (pl == PL_NO || pl == PL_MAYBE)
+		return pl;
+	return decode(&probe, pf->decoded, dir, cursor_make(pd->buf + at, flen), &pkt, &d) == PROTO_OK ? pl : PL_NO;
+}
+
+static void pending_add(struct pkt_dir *pd, uint32_t at)
+{
+	if (pd->n_pending == RESYNC_PENDING) { /* full: forget the second oldest, keep the oldest */
+		memmove(&pd->pending[1], &pd->pending[2], (RESYNC_PENDING - 2) * sizeof(pd->pending[0]));
+		pd->n_pending--;
+	}
+	pd->pending[pd->n_pending++] = at;
+}
+
+/* Looks for a packet boundary in the buffer of <dir>; the buffer then starts
+ * at it and the direction is synced. The earliest candidate wins once its
+ * first packet is whole, decodes, and ends where the data ends or where
+ * another plausible header starts; while it is incomplete, later candidates
+ * wait behind it (a large packet's body is full of false ones). With <final>
+ * (no more data will come) incomplete candidates are given up. */
+static void resync(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, bool final)
+{
+	struct pkt_dir *pd = &pf->d[dir];
+	uint32_t keep[RESYNC_PENDING], i, at, found = UINT32_MAX, drop;
+	uint8_t n_keep = 0, k;
+	enum plausible pl;
+
+	/* Candidates left undecided last time first, then the new bytes. */
+	for (i = 0; i < (uint32_t)pd->n_pending + (pd->len - pd->scan_pos) && found == UINT32_MAX; i++) {
+		at = i < pd->n_pending ? pd->pending[i] : pd->scan_pos + (i - pd->n_pending);
+		pl = judge(p, pf, dir, at);
+		if ((pl == PL_STRONG || pl == PL_WEAK) && (n_keep == 0 || final))
+			found = at;
+		else if (pl != PL_NO)
+			keep[n_keep < RESYNC_PENDING ? n_keep++ : RESYNC_PENDING - 1] = at;
+	}
+	if (found != UINT32_MAX) {
+		pd->synced = true;
+		pd->n_pending = 0;
+		pd->scan_pos = 0;
+		drop = found;
+	} else {
+		drop = final || n_keep == 0 ? pd->len : keep[0];
+		pd->n_pending = 0;
+		for (k = 0; k < n_keep && !final; k++)
+			pending_add(pd, keep[k] - drop);
+		pd->scan_pos = pd->len - drop;
+	}
+	p->stats.dropped += drop;
+	buf_consume(p, pd, drop);
+}
+
+/* ---- the byte path -------------------------------------------------------- */
+
+/* A TLS record header (RFC 8446 5.1): content type 20-23, version 3.0-3.4,
+ * a length up to 2^14 + 2048. No MQTT stream can start with these bytes:
+ * 0x14-0x17 are CONNECT with reserved flags set. */
+static bool looks_like_tls(struct cursor c)
+{
+	uint8_t type, major, minor;
+	uint16_t len;
+
+	return cursor_u8(&c, &type) && cursor_u8(&c, &major) && cursor_u8(&c, &minor) && cursor_be16(&c, &len) &&
+	       type >= 0x14 && type <= 0x17 && major == 3 && minor <= 4 && len > 0 && len <= 18432;
+}
+
+/* Starts a packet that is over the cap: skip it by count, report it later. */
+static void start_skip(struct pkt_dir *pd, const struct proto_frame *fr, uint64_t have)
+{
+	pd->big_owed = true;
+	pd->big_first = (uint8_t)(fr->type << 4 | fr->flags);
+	pd->big_remlen = fr->body_len;
+	pd->skip = proto_frame_len(fr) - have;
+}
+
+/* Decodes whole packets at the start of the buffer; returns how many more
+ * bytes the packet left at its start needs (1 while its header is
+ * incomplete), or 0 when the buffer is used up, a skip began or sync was lost. */
+static uint64_t drain_buffer(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+			     const struct tcp_when *at)
+{
+	struct pkt_dir *pd = &pf->d[dir];
+	struct cursor rest = cursor_make(pd->buf, pd->len), frame;
+	uint64_t need = 0;
+
+	while (pd->skip == 0) {
+		struct proto_frame fr = { 0 };
+		struct proto_diag d;
+		struct cursor after_first = rest;
+		uint8_t first;
+		enum proto_err r = mqtt_frame_peek(rest, 0, &fr, &d);
+		uint64_t flen = proto_frame_len(&fr);
+		if (!cursor_u8(&after_first, &first))
+			break;
+		if (r != PROTO_OK && r != PROTO_NEED_MORE) { /* a Remaining Length no stream can carry */
+			count(p, pf, dir, first, false);
+			emit_packet(p, f, dir, first, 0, level_of(pf), NULL, &d, at);
+			rest = after_first; /* look for the next packet from the byte after */
+			lose_sync(p, pd);
+			break;
+		}
+		if (fr.hdr_len != 0 && flen > p->cfg.max_packet) {
+			size_t have = cursor_left(&rest) < flen ? cursor_left(&rest) : (size_t)flen;
+			start_skip(pd, &fr, have);
+			if (!cursor_skip(&rest, have))
+				break;
+			if (pd->skip == 0)
+				emit_too_large(p, f, pf, dir, at);
+			continue;
+		}
+		if (r == PROTO_NEED_MORE || !cursor_take(&rest, (size_t)flen, &frame)) {
+			need = fr.hdr_len != 0 ? flen - cursor_left(&rest) : 1;
+			break;
+		}
+		handle_frame(p, f, pf, dir, frame, at);
+	}
+	buf_consume(p, pd, pd->len - (uint32_t)cursor_left(&rest));
+	return need;
+}
+
+static void on_data(void *ctx, struct tcp_flow *f, enum proto_dir dir, struct cursor data, const struct tcp_when *at)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf = f->user;
+	struct pkt_dir *pd;
+
+	if (pf == NULL || pf->tls)
+		return;
+	pd = &pf->d[dir];
+	if (!pd->started) {
+		pd->started = true;
+		pd->synced = f->half[dir].syn; /* from the first byte of the stream */
+		if (looks_like_tls(data)) {
+			pf->tls = true;
+			buf_drop(p, &pf->d[0]);
+			buf_drop(p, &pf->d[1]);
+			return;
+		}
+	}
+	for (;;) {
+		uint64_t need;
+		struct cursor part;
+		size_t n;
+
+		if (pd->skip > 0) {
+			n = cursor_left(&data) < pd->skip ? cursor_left(&data) : (size_t)pd->skip;
+			if (n == 0 || !cursor_skip(&data, n))
+				break;
+			pd->skip -= n;
+			if (pd->skip == 0 && pd->big_owed)
+				emit_too_large(p, f, pf, dir, at);
+			continue;
+		}
+		if (!pd->synced) {
+			if (cursor_empty(&data))
+				break;
+			if (!buf_append(p, pd, data.p, cursor_left(&data))) {
+				p->stats.dropped += pd->len; /* cannot hold more: start over on this chunk */
+				pd->len = 0;
+				lose_sync(p, pd);
+				if (!buf_append(p, pd, data.p, cursor_left(&data)))
+					break;
+			}
+			data.left = 0;
+			resync(p, pf, dir, false);
+			if (!pd->synced)
+				break; /* the rest waits for more data */
+			continue;
+		}
+		need = drain_buffer(p, f, pf, dir, at);
+		if (!pd->synced || pd->skip > 0)
+			continue;
+		if (cursor_empty(&data))
+			break;
+		if (pd->len > 0) { /* complete the buffered packet from <data> */
+			n = cursor_left(&data) < need ? cursor_left(&data) : (size_t)need;
+			if (!cursor_take(&data, n, &part) || !buf_append(p, pd, part.p, n)) {
+				buf_consume(p, pd, pd->len);
+				lose_sync(p, pd);
+			}
+			continue;
+		}
+		/* Nothing buffered: decode whole packets straight from <data>... */
+		for (;;) {
+			struct proto_frame fr = { 0 };
+			struct proto_diag d;
+			enum proto_err r = mqtt_frame_peek(data, 0, &fr, &d);
+			if (r != PROTO_OK || proto_frame_len(&fr) > p->cfg.max_packet ||
+			    !cursor_take(&data, (size_t)proto_frame_len(&fr), &part))
+				break;
+			handle_frame(p, f, pf, dir, part, at);
+		}
+		/* ...and hand the start of anything else to the buffered path, which
+		 * waits for the rest, starts a skip or reports a bad header. */
+		n = cursor_left(&data) < 5 ? cursor_left(&data) : 5;
+		if (n > 0 && (!cursor_take(&data, n, &part) || !buf_append(p, pd, part.p, n)))
+			lose_sync(p, pd);
+	}
+}
+
+/* No byte will follow what <dir> has buffered (a gap, or the flow's end):
+ * an unsynced buffer takes the best boundary it has, whole packets are
+ * decoded, and what stays buffered is the start of a packet that was cut. */
+static void settle(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+		   const struct tcp_when *at)
+{
+	struct pkt_dir *pd = &pf->d[dir];
+
+	if (!pd->synced && pd->len > 0)
+		resync(p, pf, dir, true);
+	while (pd->synced && pd->len > 0 && pd->skip == 0) {
+		if (drain_buffer(p, f, pf, dir, at) == 0 && !pd->synced && pd->len > 0)
+			resync(p, pf, dir, true); /* a bad header in the buffer: scan the rest too */
+		else
+			break;
+	}
+}
+
+/* Bytes of <dir> were lost. Inside a packet whose length is known (one being
+ * skipped or buffered) the count keeps sync; otherwise look for it again. */
+static void on_gap(void *ctx, struct tcp_flow *f, enum proto_dir dir, uint64_t bytes, const struct tcp_when *at)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf = f->user;
+	struct pkt_dir *pd;
+	struct proto_frame fr = { 0 };
+	struct proto_diag d;
+
+	if (pf == NULL || pf->tls)
+		return;
+	pd = &pf->d[dir];
+	settle(p, f, pf, dir, at);
+	if (!pd->started) { /* the stream's first bytes are missing */
+		pd->started = true;
+		pd->synced = false;
+		return;
+	}
+	if (pd->skip > 0) {
+		if (bytes <= pd->skip) {
+			pd->skip -= bytes;
+			if (pd->skip == 0 && pd->big_owed)
+				emit_too_large(p, f, pf, dir, at);
+			return;
+		}
+		bytes -= pd->skip;
+		pd->skip = 0;
+		if (pd->big_owed)
+			emit_too_large(p, f, pf, dir, at);
+	} else if (pd->synced && pd->len > 0 &&
+		   mqtt_frame_peek(cursor_make(pd->buf, pd->len), 0, &fr, &d) == PROTO_NEED_MORE && fr.hdr_len != 0) {
+		uint64_t need = proto_frame_len(&fr) - pd->len;
+		buf_consume(p, pd, pd->len);
+		pf->lost++; /* this packet cannot be decoded: lost with the gap */
+		if (bytes <= need) {
+			pd->skip = need - bytes;
+			pd->big_owed = false;
+			return;
+		}
+	}
+	buf_consume(p, pd, pd->len);
+	lose_sync(p, pd);
+}
+
+static bool is_port(const struct packets *p, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < p->cfg.n_ports; i++)
+		if (p->cfg.ports[i] == port)
+			return true;
+	return false;
+}
+
+/* Decode a flow when either endpoint is on an MQTT port. */
+static bool want(void *ctx, struct tcp_flow *f)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf;
+
+	if (!is_port(p, f->server.port) && !is_port(p, f->client.port))
+		return false;
+	pf = calloc(1, sizeof(*pf));
+	if (pf == NULL)
+		return false;
+	mqtt_codec_init(&pf->codec);
+	pf->codec.assumed_level = MQTT_LEVEL_311;
+	f->user = pf;
+	p->stats.flows++;
+	return true;
+}
+
+static void on_end(void *ctx, struct tcp_flow *f)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf = f->user;
+
+	if (pf == NULL)
+		return;
+	if (!pf->tls) {
+		settle(p, f, pf, PROTO_C2S, &f->last);
+		settle(p, f, pf, PROTO_S2C, &f->last);
+	}
+	if (pf->d[0].big_owed)
+		emit_too_large(p, f, pf, PROTO_C2S, &f->last);
+	if (pf->d[1].big_owed)
+		emit_too_large(p, f, pf, PROTO_S2C, &f->last);
+	emit_flow(p, f, pf);
+	buf_drop(p, &pf->d[0]);
+	buf_drop(p, &pf->d[1]);
+	free(pf);
+	f->user = NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+struct packets *packets_new(const struct packets_config *cfg)
+{
+	struct packets *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->cfg = *cfg;
+	if (p->cfg.out == NULL)
+		p->cfg.out = stdout;
+	if (p->cfg.max_packet == 0)
+		p->cfg.max_packet = PACKETS_DEFAULT_MAX_PACKET;
+	if (p->cfg.max_packet < 2)
+		p->cfg.max_packet = 2; /* the smallest packet: PINGREQ */
+	if (p->cfg.max_buffered == 0)
+		p->cfg.max_buffered = DEFAULT_MAX_BUFFERED;
+	if (p->cfg.n_ports > TCP_STREAM_MAX_PORTS)
+		p->cfg.n_ports = TCP_STREAM_MAX_PORTS;
+	return p;
+}
+
+void packets_stream_ops(struct packets *p, struct tcp_stream_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->want = want;
+	ops->on_data = on_data;
+	ops->on_gap = on_gap;
+	ops->on_end = on_end;
+	ops->ctx = p;
+}
+
+const struct packets_stats *packets_stats(const struct packets *p)
+{
+	return &p->stats;
+}
+
+void packets_free(struct packets *p)
+{
+	free(p);
+}

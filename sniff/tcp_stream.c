@@ -1,0 +1,560 @@
+/* TCP flow table and per-direction reassembly (see tcp_stream.h for the
+ * contract). Flows live in a chained hash table keyed by the unordered
+ * 4-tuple, on an LRU list (idle expiry and eviction take the head) and on a
+ * creation-order list (end-of-capture reporting in index order). Each
+ * direction keeps <next_seq>, the next byte owed to the consumer, and a sorted
+ * list of held out-of-order segments. A hole is given up when a held-bytes cap
+ * is reached, when the peer acknowledges bytes past it (the sender will never
+ * retransmit what was received: the capture lost it), on RST, and at the end.
+ * Sequence numbers compare modulo 2^32 (RFC 9293 3.4). */
+#include "sniff/tcp_stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define DEFAULT_MAX_FLOWS 65536u
+#define DEFAULT_HELD_PER_FLOW (1u << 20)
+#define DEFAULT_HELD_TOTAL (UINT64_C(64) << 20)
+#define DEFAULT_IDLE_US (INT64_C(3600) * 1000000)
+#define MAX_HELD_SEGS 4096u /* per flow: bounds list walks and per-segment overhead */
+
+struct tcp_seg {
+	struct tcp_seg *next;
+	uint32_t seq;  /* sequence number of data[0] */
+	uint32_t len;  /* captured bytes in data */
+	uint32_t lost; /* bytes after data that the snap length cut off */
+	uint8_t data[];
+};
+
+struct tcp_stream {
+	struct tcp_stream_config cfg;
+	struct tcp_stream_ops ops;
+	struct tcp_flow **buckets;
+	size_t nbuckets; /* a power of two */
+	uint64_t seed;
+	struct tcp_flow *lru_head, *lru_tail; /* head: least recently active */
+	struct tcp_flow *all_head, *all_tail; /* creation (= index) order */
+	uint32_t live;
+	uint64_t next_index;
+	uint64_t held_total;
+	int64_t now_us; /* latest capture time seen */
+	struct tcp_stream_stats stats;
+};
+
+static bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+
+const char *tcp_server_by_name(enum tcp_server_by b)
+{
+	switch (b) {
+	case TCP_BY_SYN: return "syn";
+	case TCP_BY_SYNACK: return "synack";
+	case TCP_BY_PORT: return "port";
+	case TCP_BY_FIRST: return "first";
+	}
+	return "?";
+}
+
+/* ---- table ------------------------------------------------------------- */
+
+static bool endpoint_eq(const struct tcp_endpoint *e, const struct link_addr *a, uint16_t port)
+{
+	return e->port == port && e->addr.family == a->family && memcmp(e->addr.b, a->b, sizeof(a->b)) == 0;
+}
+
+static int endpoint_cmp(const struct link_addr *a, uint16_t pa, const struct link_addr *b, uint16_t pb)
+{
+	int r = memcmp(a->b, b->b, sizeof(a->b));
+	if (r != 0)
+		return r;
+	return (int)pa - (int)pb;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+/* The same hash for both directions: endpoints in a fixed order. */
+static uint64_t flow_hash(const struct tcp_stream *ts, const struct link_tcp *seg)
+{
+	const struct link_addr *lo = &seg->src, *hi = &seg->dst;
+	uint16_t plo = seg->sport, phi = seg->dport;
+	uint64_t h = ts->seed;
+
+	if (endpoint_cmp(lo, plo, hi, phi) > 0) {
+		lo = &seg->dst, hi = &seg->src;
+		plo = seg->dport, phi = seg->sport;
+	}
+	h = fnv(h, &lo->family, 1);
+	h = fnv(h, lo->b, sizeof(lo->b));
+	h = fnv(h, &plo, sizeof(plo));
+	h = fnv(h, hi->b, sizeof(hi->b));
+	h = fnv(h, &phi, sizeof(phi));
+	return h;
+}
+
+static struct tcp_flow *flow_find(struct tcp_stream *ts, const struct link_tcp *seg, uint64_t h)
+{
+	struct tcp_flow *f;
+
+	for (f = ts->buckets[h & (ts->nbuckets - 1)]; f != NULL; f = f->hnext) {
+		if (f->hash != h)
+			continue;
+		if ((endpoint_eq(&f->client, &seg->src, seg->sport) && endpoint_eq(&f->server, &seg->dst, seg->dport)) ||
+		    (endpoint_eq(&f->client, &seg->dst, seg->dport) && endpoint_eq(&f->server, &seg->src, seg->sport)))
+			return f;
+	}
+	return NULL;
+}
+
+static void lru_unlink(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	if (f->lru_prev != NULL) f->lru_prev->lru_next = f->lru_next; else ts->lru_head = f->lru_next;
+	if (f->lru_next != NULL) f->lru_next->lru_prev = f->lru_prev; else ts->lru_tail = f->lru_prev;
+	f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_append(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	f->lru_prev = ts->lru_tail;
+	f->lru_next = NULL;
+	if (ts->lru_tail != NULL) ts->lru_tail->lru_next = f; else ts->lru_head = f;
+	ts->lru_tail = f;
+}
+
+static void table_unlink(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	struct tcp_flow **pp = &ts->buckets[f->hash & (ts->nbuckets - 1)];
+
+	while (*pp != NULL && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp == f)
+		*pp = f->hnext;
+	lru_unlink(ts, f);
+	if (f->all_prev != NULL) f->all_prev->all_next = f->all_next; else ts->all_head = f->all_next;
+	if (f->all_next != NULL) f->all_next->all_prev = f->all_prev; else ts->all_tail = f->all_prev;
+	ts->live--;
+}
+
+/* ---- reassembly --------------------------------------------------------- */
+
+static void report_gap(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t bytes,
+		       const struct tcp_when *at)
+{
+	if (bytes == 0)
+		return;
+	f->gaps++;
+	f->gap_bytes += bytes;
+	if (ts->ops.on_gap != NULL)
+		ts->ops.on_gap(ts->ops.ctx, f, d, bytes, at);
+}
+
+static void seg_free(struct tcp_stream *ts, struct tcp_flow *f, struct tcp_seg *s)
+{
+	uint32_t cost = (uint32_t)sizeof(*s) + s->len;
+
+	f->held_bytes -= cost;
+	ts->held_total -= cost;
+	free(s);
+}
+
+/* Delivers the part of [seq, seq+len) in <data> at or after next_seq (seq is
+ * at or before next_seq), then turns a snap-length-cut tail of <lost> bytes
+ * into a gap. */
+static void deliver_piece(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t seq,
+			  struct cursor data, uint32_t lost, const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+	uint32_t skip = h->next_seq - seq;
+	uint32_t n = (uint32_t)cursor_left(&data);
+	uint32_t end = seq + n + lost;
+
+	if (skip < n && cursor_skip(&data, skip)) {
+		h->next_seq += n - skip;
+		h->delivered += n - skip;
+		ts->ops.on_data(ts->ops.ctx, f, d, data, at);
+	}
+	if (lost > 0 && seq_lt(h->next_seq, end)) {
+		uint32_t missing = end - h->next_seq;
+		h->next_seq = end;
+		report_gap(ts, f, d, missing, at);
+	}
+}
+
+/* Delivers every held segment that now starts at or before next_seq. */
+static void drain(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+
+	while (h->held != NULL && seq_le(h->held->seq, h->next_seq)) {
+		struct tcp_seg *s = h->held;
+		h->held = s->next;
+		h->held_segs--;
+		if (seq_lt(h->next_seq, s->seq + s->len + s->lost))
+			deliver_piece(ts, f, d, s->seq, cursor_make(s->data, s->len), s->lost, at);
+		else
+			ts->stats.retransmitted++;
+		seg_free(ts, f, s);
+	}
+}
+
+/* Gives up the hole before the first held segment, or before <upto> if that
+ * comes first, reporting it as a gap, and delivers what follows. */
+static void skip_hole(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t upto,
+		      const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+	uint32_t target = upto;
+
+	if (h->held != NULL && seq_lt(h->held->seq, target))
+		target = h->held->seq;
+	if (seq_lt(h->next_seq, target)) {
+		uint32_t missing = target - h->next_seq;
+		h->next_seq = target;
+		report_gap(ts, f, d, missing, at);
+	}
+	drain(ts, f, d, at);
+}
+
+/* Copies an out-of-order segment into the held list. False if a cap leaves no
+ * room (or memory is short): the caller must make room by giving up a hole. */
+static bool hold(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t seq, struct cursor data,
+		 uint32_t lost)
+{
+	struct tcp_half *h = &f->half[d];
+	uint32_t n = (uint32_t)cursor_left(&data);
+	uint32_t cost = (uint32_t)sizeof(struct tcp_seg) + n;
+	struct tcp_seg *s, **pp;
+
+	for (pp = &h->held; *pp != NULL && seq_le((*pp)->seq, seq); pp = &(*pp)->next) {
+		if ((*pp)->seq == seq && (*pp)->len == n && (*pp)->lost == lost) {
+			ts->stats.retransmitted++; /* the same segment is already held */
+			return true;
+		}
+	}
+	if ((uint64_t)f->held_bytes + cost > ts->cfg.max_held_per_flow || ts->held_total + cost > ts->cfg.max_held_total ||
+	    f->half[0].held_segs + f->half[1].held_segs >= MAX_HELD_SEGS)
+		return false;
+	s = malloc(cost);
+	if (s == NULL)
+		return false;
+	s->seq = seq;
+	s->len = n;
+	s->lost = lost;
+	if (n > 0)
+		memcpy(s->data, data.p, n);
+	s->next = *pp;
+	*pp = s;
+	h->held_segs++;
+	f->held_bytes += cost;
+	ts->held_total += cost;
+	if (ts->held_total > ts->stats.held_peak)
+		ts->stats.held_peak = ts->held_total;
+	return true;
+}
+
+/* Payload [seq, seq + captured + lost) of direction <d>. */
+static void half_push(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t seq, struct cursor data,
+		      uint32_t lost, const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+	uint32_t end = seq + (uint32_t)cursor_left(&data) + lost;
+
+	for (;;) {
+		if (seq_le(end, h->next_seq)) {
+			ts->stats.retransmitted++;
+			return;
+		}
+		if (seq_le(seq, h->next_seq)) {
+			deliver_piece(ts, f, d, seq, data, lost, at);
+			drain(ts, f, d, at);
+			return;
+		}
+		if (hold(ts, f, d, seq, data, lost))
+			return;
+		/* No room: each pass moves next_seq forward, so this ends. */
+		ts->stats.forced_gaps++;
+		skip_hole(ts, f, d, seq, at);
+	}
+}
+
+/* Every hole of direction <d> is final: report them, deliver what is held,
+ * and account for bytes missing before a FIN. */
+static void flush_half(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+
+	while (h->held != NULL)
+		skip_hole(ts, f, d, h->held->seq, at);
+	if (h->started && h->fin && seq_lt(h->next_seq, h->fin_seq))
+		skip_hole(ts, f, d, h->fin_seq, at);
+}
+
+/* The peer acknowledged <ack>: bytes of direction <d> before it were received,
+ * so a hole there is capture loss and will not be retransmitted. */
+static void ack_advance(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t ack,
+			const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+	uint32_t lim = ack;
+
+	if (!h->started)
+		return;
+	if (h->fin && seq_lt(h->fin_seq, lim)) /* the FIN takes one sequence number */
+		lim = h->fin_seq;
+	/* An ACK more than 2^30 ahead is noise (or another connection), not a hole. */
+	if ((uint32_t)(lim - h->next_seq) > (UINT32_C(1) << 30))
+		return;
+	while (seq_lt(h->next_seq, lim))
+		skip_hole(ts, f, d, lim, at);
+}
+
+/* ---- flows -------------------------------------------------------------- */
+
+static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
+{
+	int d;
+
+	if (flush && f->deliver) {
+		flush_half(ts, f, PROTO_C2S, &f->last);
+		flush_half(ts, f, PROTO_S2C, &f->last);
+	}
+	if (ts->ops.on_end != NULL)
+		ts->ops.on_end(ts->ops.ctx, f);
+	table_unlink(ts, f);
+	for (d = 0; d < 2; d++) {
+		while (f->half[d].held != NULL) {
+			struct tcp_seg *s = f->half[d].held;
+			f->half[d].held = s->next;
+			seg_free(ts, f, s);
+		}
+	}
+	free(f);
+}
+
+static bool is_server_port(const struct tcp_stream *ts, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < ts->cfg.n_ports; i++)
+		if (ts->cfg.ports[i] == port)
+			return true;
+	return false;
+}
+
+static struct tcp_flow *flow_new(struct tcp_stream *ts, const struct link_tcp *seg, uint64_t h, const struct tcp_when *at)
+{
+	struct tcp_flow *f;
+	bool src_is_client;
+
+	if (ts->live >= ts->cfg.max_flows && ts->lru_head != NULL) {
+		ts->stats.evicted++;
+		flow_end(ts, ts->lru_head, true);
+	}
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	if ((seg->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) {
+		f->server_by = TCP_BY_SYN;
+		src_is_client = true;
+	} else if ((seg->flags & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK)) {
+		f->server_by = TCP_BY_SYNACK;
+		src_is_client = false;
+	} else if (is_server_port(ts, seg->dport)) {
+		f->server_by = TCP_BY_PORT;
+		src_is_client = true;
+	} else if (is_server_port(ts, seg->sport)) {
+		f->server_by = TCP_BY_PORT;
+		src_is_client = false;
+	} else {
+		f->server_by = TCP_BY_FIRST;
+		src_is_client = true;
+	}
+	f->client.addr = src_is_client ? seg->src : seg->dst;
+	f->client.port = src_is_client ? seg->sport : seg->dport;
+	f->server.addr = src_is_client ? seg->dst : seg->src;
+	f->server.port = src_is_client ? seg->dport : seg->sport;
+	f->index = ts->next_index++;
+	f->first = f->last = *at;
+	f->hash = h;
+	f->hnext = ts->buckets[h & (ts->nbuckets - 1)];
+	ts->buckets[h & (ts->nbuckets - 1)] = f;
+	lru_append(ts, f);
+	f->all_prev = ts->all_tail;
+	if (ts->all_tail != NULL) ts->all_tail->all_next = f; else ts->all_head = f;
+	ts->all_tail = f;
+	ts->live++;
+	ts->stats.flows++;
+	f->deliver = ts->ops.want != NULL ? ts->ops.want(ts->ops.ctx, f) : true;
+	return f;
+}
+
+/* A bare SYN on a known 4-tuple starts a new connection unless it is a
+ * retransmission of this flow's own SYN. */
+static bool flow_reused(const struct tcp_flow *f, enum proto_dir d, const struct link_tcp *seg)
+{
+	const struct tcp_half *h = &f->half[d];
+
+	if (f->closed || d != PROTO_C2S)
+		return true;
+	if (h->syn)
+		return h->isn != seg->seq;
+	return h->started; /* data flowed before this SYN: the old connection is gone */
+}
+
+static void note_close(struct tcp_flow *f, enum proto_dir d, bool rst, const struct tcp_when *at)
+{
+	uint64_t *slot = rst ? &f->half[d].rst_frame : &f->half[d].fin_frame;
+
+	if (*slot == 0)
+		*slot = at->frame;
+	if (!f->closed) {
+		f->closed = true;
+		f->closed_rst = rst;
+		f->closed_side = d;
+		f->closed_frame = at->frame;
+	}
+}
+
+void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const struct tcp_when *at)
+{
+	uint64_t h = flow_hash(ts, seg);
+	struct tcp_flow *f;
+	struct tcp_half *half;
+	enum proto_dir d;
+	uint32_t data_seq, wire_len, lost;
+
+	ts->stats.segments++;
+	if (at->ts_us > ts->now_us)
+		ts->now_us = at->ts_us;
+	while (ts->lru_head != NULL && ts->now_us - ts->lru_head->last.ts_us > ts->cfg.idle_timeout_us) {
+		ts->stats.expired++;
+		flow_end(ts, ts->lru_head, true);
+	}
+
+	f = flow_find(ts, seg, h);
+	if (f != NULL && (seg->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+	    flow_reused(f, endpoint_eq(&f->client, &seg->src, seg->sport) ? PROTO_C2S : PROTO_S2C, seg)) {
+		flow_end(ts, f, true);
+		f = NULL;
+	}
+	if (f == NULL && (f = flow_new(ts, seg, h, at)) == NULL)
+		return; /* out of memory: the segment is not tracked */
+	f->last = *at;
+	lru_unlink(ts, f);
+	lru_append(ts, f);
+
+	d = endpoint_eq(&f->client, &seg->src, seg->sport) ? PROTO_C2S : PROTO_S2C;
+	half = &f->half[d];
+	data_seq = seg->seq;
+	if (seg->flags & TCPF_SYN) {
+		f->syn_seen = true;
+		if (!half->syn) {
+			half->syn = true;
+			half->isn = seg->seq;
+			if (!half->started) {
+				half->started = true;
+				half->next_seq = seg->seq + 1;
+			}
+		}
+		data_seq = seg->seq + 1; /* the SYN takes one sequence number */
+	}
+	wire_len = seg->payload_len;
+	lost = wire_len - (uint32_t)cursor_left(&seg->payload);
+	if (!half->started && wire_len > 0) { /* mid-stream: start at the first byte seen */
+		half->started = true;
+		half->next_seq = data_seq;
+	}
+	if ((seg->flags & TCPF_FIN) && !half->fin) {
+		half->fin = true;
+		half->fin_seq = data_seq + wire_len;
+	}
+	if (seg->flags & (TCPF_FIN | TCPF_RST))
+		note_close(f, d, (seg->flags & TCPF_RST) != 0, at);
+
+	if (!f->deliver)
+		return;
+	if (wire_len > 0)
+		half_push(ts, f, d, data_seq, seg->payload, lost, at);
+	if (seg->flags & TCPF_ACK)
+		ack_advance(ts, f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, seg->ack, at);
+	if (seg->flags & TCPF_RST) { /* nothing more will be sent: holes are final */
+		flush_half(ts, f, PROTO_C2S, at);
+		flush_half(ts, f, PROTO_S2C, at);
+	}
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+struct tcp_stream *tcp_stream_new(const struct tcp_stream_config *cfg, const struct tcp_stream_ops *ops)
+{
+	struct tcp_stream *ts = calloc(1, sizeof(*ts));
+
+	if (ts == NULL)
+		return NULL;
+	if (cfg != NULL)
+		ts->cfg = *cfg;
+	if (ts->cfg.max_flows == 0)
+		ts->cfg.max_flows = DEFAULT_MAX_FLOWS;
+	if (ts->cfg.max_held_per_flow == 0)
+		ts->cfg.max_held_per_flow = DEFAULT_HELD_PER_FLOW;
+	if (ts->cfg.max_held_total == 0)
+		ts->cfg.max_held_total = DEFAULT_HELD_TOTAL;
+	if (ts->cfg.idle_timeout_us <= 0)
+		ts->cfg.idle_timeout_us = DEFAULT_IDLE_US;
+	if (ts->cfg.n_ports > TCP_STREAM_MAX_PORTS)
+		ts->cfg.n_ports = TCP_STREAM_MAX_PORTS;
+	ts->ops = *ops;
+	ts->nbuckets = 1024;
+	while (ts->nbuckets < ts->cfg.max_flows && ts->nbuckets < (1u << 24))
+		ts->nbuckets <<= 1;
+	ts->buckets = calloc(ts->nbuckets, sizeof(*ts->buckets));
+	if (ts->buckets == NULL) {
+		free(ts);
+		return NULL;
+	}
+	/* A random seed keeps crafted captures from chaining every flow into one
+	 * bucket; output never depends on bucket order. */
+	if (getrandom(&ts->seed, sizeof(ts->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ts->seed))
+		ts->seed = UINT64_C(0xcbf29ce484222325);
+	ts->seed |= 1;
+	return ts;
+}
+
+void tcp_stream_finish(struct tcp_stream *ts)
+{
+	struct tcp_flow *f;
+
+	for (f = ts->all_head; f != NULL; f = f->all_next) {
+		if (f->deliver) {
+			flush_half(ts, f, PROTO_C2S, &f->last);
+			flush_half(ts, f, PROTO_S2C, &f->last);
+		}
+	}
+	while (ts->all_head != NULL)
+		flow_end(ts, ts->all_head, false);
+}
+
+const struct tcp_stream_stats *tcp_stream_stats(const struct tcp_stream *ts)
+{
+	return &ts->stats;
+}
+
+void tcp_stream_free(struct tcp_stream *ts)
+{
+	if (ts == NULL)
+		return;
+	while (ts->all_head != NULL)
+		flow_end(ts, ts->all_head, false);
+	free(ts->buckets);
+	free(ts);
+}

@@ -1,0 +1,150 @@
+/* TCP flows and in-order byte delivery for the sniffer. A table keyed by the
+ * 4-tuple (IPv4 or IPv6) numbers flows in order of first appearance (like
+ * tshark's tcp.stream), decides which side is the client, and per direction
+ * delivers payload bytes in sequence order: exact retransmissions and the
+ * already-delivered part of overlaps are dropped, out-of-order segments are
+ * held (bounded per flow and overall) until the hole fills, and a hole that
+ * cannot fill any more is reported as a gap of N bytes, after which delivery
+ * continues. FIN and RST are recorded per side. Memory is bounded: a cap on
+ * live flows (the least recently active one is ended to make room), idle
+ * expiry, and caps on held bytes. What the bytes mean is the consumer's job
+ * (sniff/packets.c). Spec: RFC 9293 (sequence space, 3.4). */
+#ifndef WW_SNIFF_TCP_STREAM_H
+#define WW_SNIFF_TCP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cursor.h"
+#include "proto/proto.h"
+#include "sniff/link.h"
+
+#define TCP_STREAM_MAX_PORTS 32
+
+struct tcp_stream_config {
+	uint32_t max_flows;         /* live flows at once; 0 = 65536 */
+	uint32_t max_held_per_flow; /* out-of-order bytes held per flow; 0 = 1 MiB */
+	uint64_t max_held_total;    /* out-of-order bytes held over all flows; 0 = 64 MiB */
+	int64_t idle_timeout_us;    /* a flow silent this long (capture time) ends; 0 = 1 hour */
+	uint16_t ports[TCP_STREAM_MAX_PORTS]; /* server ports for the client/server rule */
+	size_t n_ports;
+};
+
+/* How the server side of a flow was decided, strongest first. */
+enum tcp_server_by {
+	TCP_BY_SYN = 0, /* receiver of a bare SYN */
+	TCP_BY_SYNACK,  /* sender of a SYN+ACK */
+	TCP_BY_PORT,    /* the endpoint on a configured port */
+	TCP_BY_FIRST,   /* none of those: receiver of the first segment seen */
+};
+
+const char *tcp_server_by_name(enum tcp_server_by b); /* "syn", "synack", "port", "first" */
+
+struct tcp_endpoint {
+	struct link_addr addr;
+	uint16_t port;
+};
+
+/* Where in the capture something happened. */
+struct tcp_when {
+	uint64_t frame;
+	int64_t ts_us;
+};
+
+/* One held out-of-order segment; private to tcp_stream.c. */
+struct tcp_seg;
+
+/* One direction's reassembly state. Read-only for consumers. */
+struct tcp_half {
+	bool started;          /* next_seq is known (SYN seen, or first payload byte) */
+	bool syn;              /* this side's SYN was seen */
+	bool fin;              /* this side's FIN was seen; fin_seq is its sequence number */
+	uint32_t isn, next_seq, fin_seq;
+	uint64_t delivered;    /* payload bytes handed to the consumer */
+	uint64_t fin_frame, rst_frame; /* first FIN / RST sent by this side; 0 = none */
+	struct tcp_seg *held;  /* out-of-order segments, sorted by sequence */
+	uint32_t held_segs;
+};
+
+/* A flow. The table owns it and frees it after tcp_stream_ops.on_end; the
+ * consumer owns <user> and must release it in on_end. Indexed by enum
+ * proto_dir: half[PROTO_C2S] is what the client sends. */
+struct tcp_flow {
+	uint64_t index;          /* 0-based, in order of first appearance */
+	struct tcp_endpoint client, server;
+	enum tcp_server_by server_by;
+	bool syn_seen;           /* the handshake's SYN or SYN+ACK is in the capture */
+	bool deliver;            /* the consumer wants this flow's bytes */
+	struct tcp_when first, last;
+	struct tcp_half half[2];
+	/* The first FIN or RST of the connection, either side. */
+	bool closed;
+	bool closed_rst;         /* it was a RST (else a FIN) */
+	enum proto_dir closed_side;
+	uint64_t closed_frame;
+	uint32_t gaps;           /* holes reported, both directions */
+	uint64_t gap_bytes;
+	uint32_t held_bytes;     /* out-of-order bytes held now, both directions */
+	void *user;              /* the consumer's per-flow state */
+	/* private: table links */
+	struct tcp_flow *hnext, *lru_prev, *lru_next, *all_prev, *all_next;
+	uint64_t hash;
+};
+
+/* Called once per new flow: return true to have its payload reassembled and
+ * delivered (false: only the flow record and FIN/RST are kept). */
+typedef bool (*tcp_want_fn)(void *ctx, struct tcp_flow *f);
+/* In-order payload bytes of direction <dir>; <data> is valid during the call
+ * only. <at> is the frame that made them deliverable. */
+typedef void (*tcp_data_fn)(void *ctx, struct tcp_flow *f, enum proto_dir dir, struct cursor data,
+			    const struct tcp_when *at);
+/* <bytes> bytes of direction <dir> will never be delivered (capture loss, a
+ * hole past the caps, snap-length cut); delivery goes on after them. */
+typedef void (*tcp_gap_fn)(void *ctx, struct tcp_flow *f, enum proto_dir dir, uint64_t bytes,
+			   const struct tcp_when *at);
+/* The flow ends (end of capture, idle expiry, eviction, or its 4-tuple is
+ * reused by a new connection); free f->user here. <f> is freed afterwards. */
+typedef void (*tcp_end_fn)(void *ctx, struct tcp_flow *f);
+
+struct tcp_stream_ops {
+	tcp_want_fn want;      /* NULL: deliver every flow */
+	tcp_data_fn on_data;
+	tcp_gap_fn on_gap;     /* may be NULL */
+	tcp_end_fn on_end;     /* may be NULL */
+	void *ctx;
+};
+
+struct tcp_stream_stats {
+	uint64_t segments;       /* fed to tcp_stream_segment() */
+	uint64_t flows;          /* created */
+	uint64_t evicted;        /* ended early because the table was full */
+	uint64_t expired;        /* ended by idle expiry */
+	uint64_t retransmitted;  /* segments with nothing new */
+	uint64_t forced_gaps;    /* holes given up because a held-bytes cap was reached */
+	uint64_t held_peak;      /* most out-of-order bytes held at once, all flows */
+};
+
+struct tcp_stream; /* the table: owned by the caller of tcp_stream_new() */
+
+/* Creates a flow table with <cfg> (copied; NULL for defaults) that reports
+ * through <ops> (copied). Returns NULL when out of memory. */
+struct tcp_stream *tcp_stream_new(const struct tcp_stream_config *cfg, const struct tcp_stream_ops *ops);
+
+/* Feeds one TCP segment seen in frame <at>. Callbacks run from inside this
+ * call; they must not call back into the table. Out-of-memory while holding a
+ * segment is handled as a hole (reported through on_gap), never a failure. */
+void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const struct tcp_when *at);
+
+/* End of capture: every hole still open is reported as a gap, then on_end runs
+ * for every live flow in index order and the flows are freed. */
+void tcp_stream_finish(struct tcp_stream *ts);
+
+const struct tcp_stream_stats *tcp_stream_stats(const struct tcp_stream *ts);
+
+/* Frees the table. Flows still live (tcp_stream_finish() was not called) are
+ * ended through on_end first, without their holes being reported.
+ * tcp_stream_free(NULL) does nothing. */
+void tcp_stream_free(struct tcp_stream *ts);
+
+#endif
