@@ -313,9 +313,16 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 	bool storm = takeover && pol->takeover.storm_count >= 2 && count >= pol->takeover.storm_count && sources >= 2;
 	if (storm) {
 		pthread_mutex_lock(&eng->lock);
-		bool report = ide->storm_reported_us + window <= now_us;
-		if (report)
+		/* One report per window, not one per refused CONNECT. */
+		bool report = !ide->storm_reported || ide->storm_reported_us + window <= now_us;
+		if (report) {
+			ide->storm_reported = true;
 			ide->storm_reported_us = now_us;
+		}
+		/* The storm is dealt with: counting starts afresh, so after the
+		 * cooldown the twins get storm_count more take-overs, not one. */
+		ide->n_hist = 0;
+		ide->hist_head = 0;
 		if (pol->takeover.mode == WW_MODE_ENFORCE && !eng->cfg.passive) {
 			ide->cooldown_until_us = now_us + (int64_t)pol->takeover.cooldown_ms * 1000;
 			snprintf(ide->cooldown_ip, sizeof ide->cooldown_ip, "%s", s->client_ip);
@@ -571,16 +578,22 @@ void engine_on_queue(struct engine *eng, struct session *s, uint64_t queued, int
 			s->slow_paused = false;
 		}
 	}
+	/* Cut after the grace: a client still offline (paused and not caught up)
+	 * or one whose queue stays over disconnect_bytes. Pausing the broker side
+	 * keeps the queue near offline_bytes, so the first case is the one that
+	 * ends a slow client in enforce mode; the second covers observe mode. */
 	uint64_t cut = pol->slow_client.disconnect_bytes;
-	if (cut && queued > cut) {
+	bool over = s->slow_paused || (cut && queued > cut);
+	if (over) {
 		if (!s->over_cut_since_us)
-			s->over_cut_since_us = now_us;
+			s->over_cut_since_us = s->slow_paused ? s->slow_since_us : now_us;
+		double behind = (double)(now_us - s->over_cut_since_us) / US;
 		if (now_us - s->over_cut_since_us >= (int64_t)pol->slow_client.grace_ms * 1000)
 			engine_decide(eng, s, POL_SLOW, pol->slow_client.mode, EVT_R_SLOW_CONSUMER, 0x97, 0,
 				      ENG_CUT_QUEUE | ENG_DISCONNECT, now_us, act,
-				      "%llu bytes queued toward the client for %.1f s (limit %llu)",
-				      (unsigned long long)queued, (double)(now_us - s->over_cut_since_us) / US,
-				      (unsigned long long)cut);
+				      "%llu bytes queued toward the client, behind for %.1f s (offline at %llu, limit %llu)",
+				      (unsigned long long)queued, behind,
+				      (unsigned long long)pol->slow_client.offline_bytes, (unsigned long long)cut);
 	} else {
 		s->over_cut_since_us = 0;
 	}
@@ -614,7 +627,7 @@ void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct e
 				      silent / US);
 		}
 	}
-	if (s->over_cut_since_us)
+	if (s->over_cut_since_us || s->slow_paused)
 		engine_on_queue(eng, s, s->queued_to_client, now_us, act);
 }
 

@@ -31,6 +31,7 @@ struct id_entry {
 	int64_t cooldown_until_us;
 	char cooldown_ip[48];
 	int64_t storm_reported_us;
+	bool storm_reported;
 };
 
 struct id_table {

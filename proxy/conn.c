@@ -315,7 +315,13 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->closing) {
-		conn_close(c, c->close_how);
+		/* Our own ending (DISCONNECT 0x04 upstream) answered by the broker:
+		 * the client's final packet may still be flushing, so only the
+		 * upstream side stops here; the linger timer bounds the rest. */
+		c->upstream_eof = true;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
+			conn_close(c, c->close_how);
 		return;
 	}
 	if (!c->upstream_up) {

@@ -10,3 +10,6 @@ scripts/build.sh build
 capture=${1:-tests/data/recorded/demo.pcap}
 echo "== wirewarden sniff -r $capture"
 build/wirewarden sniff -r "$capture"
+echo
+echo "== wirewarden proxy in front of a local mosquitto (scripts/demo-proxy.sh)"
+sh scripts/demo-proxy.sh build

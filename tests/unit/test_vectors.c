@@ -123,6 +123,7 @@ static char *hex_of(struct cursor c)
 }
 
 static int fails;
+__attribute__((format(printf, 3, 4)))
 static void mismatch(const char *hex, const char *field, const char *fmt, ...)
 {
 	va_list ap;
