@@ -154,7 +154,9 @@ def run(port, total=100_000, max_size=256 * 1024, seed=1, deadline_s=120.0, leve
                 raise Mismatch("q%d: message %d received but only %d sent" % (q, idx, sent[q]))
             n, dg = digests[q][idx]
             if len(payload) != n or hashlib.sha256(payload).digest() != dg:
-                raise Mismatch("q%d message %d: sent %d bytes sha256 %s, received %d bytes sha256 %s"
+                h = hashlib.sha256(payload).digest()
+                same = [(qq, i) for qq in range(3) for i, (_, d) in enumerate(digests[qq]) if d == h]
+                raise Mismatch("(it is message %s) " % same + "q%d message %d: sent %d bytes sha256 %s, received %d bytes sha256 %s"
                                % (q, idx, n, dg.hex(), len(payload), hashlib.sha256(payload).hexdigest()))
             if qos != q:
                 raise Mismatch("q%d message %d arrived with QoS %d" % (q, idx, qos))
