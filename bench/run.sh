@@ -19,11 +19,11 @@ QUICK=${QUICK:-0}
 PERF=${PERF:-1}
 if [ "$QUICK" = 1 ]; then
 	REPS=${REPS:-1}; SECS=${SECS:-2}; WARM=${WARM:-0.5}; LAT_SECS=${LAT_SECS:-3}; CONN_SECS=${CONN_SECS:-2}
-	IDLE_COUNTS=${IDLE_COUNTS:-10000}; IDLE_REPS=${IDLE_REPS:-1}; PERF_SECS=${PERF_SECS:-5}
+	IDLE_COUNTS=${IDLE_COUNTS:-10000}; IDLE_REPS=${IDLE_REPS:-1}; PERF_SECS=${PERF_SECS:-4}
 	MAX_RUN_S=${MAX_RUN_S:-600}
 else
 	REPS=${REPS:-3}; SECS=${SECS:-4}; WARM=${WARM:-1}; LAT_SECS=${LAT_SECS:-10}; CONN_SECS=${CONN_SECS:-5}
-	IDLE_COUNTS=${IDLE_COUNTS:-10000 50000}; IDLE_REPS=${IDLE_REPS:-3}; PERF_SECS=${PERF_SECS:-8}
+	IDLE_COUNTS=${IDLE_COUNTS:-10000 50000}; IDLE_REPS=${IDLE_REPS:-3}; PERF_SECS=${PERF_SECS:-6}
 	MAX_RUN_S=${MAX_RUN_S:-1500}
 fi
 SIZES=${SIZES:-64 1024 16384}
@@ -266,33 +266,67 @@ done
 # ---- perf: where wirewarden's CPU goes ----------------------------------------------------------
 
 PERF_NOTE=
+SC_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_ioctl
+SC_EVENTS=$SC_EVENTS,syscalls:sys_enter_readv,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+SC_EVENTS=$SC_EVENTS,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendto,context-switches,task-clock
 if [ "$PERF" = 1 ]; then
 	if ! command -v perf >/dev/null; then
 		PERF_NOTE="perf not installed (apt-get install linux-perf): no profile"
 	else
+		# Separate runs (perf costs CPU too): a DWARF call-graph profile of wirewarden, and
+		# system-call counts for wirewarden and HAProxy under the same load.
 		for spec in tput:64:0 tput:16384:0 conn; do
 			IFS=: read -r kind size q <<<"$spec"
-			stem=$WORK/perf-${kind}${size:+-${size}B-q$q}
-			perf record -q -F 999 -g -p "$WW_PID" -o "$stem.data" -- sleep "$PERF_SECS" >/dev/null 2>"$WORK/perf.stderr" &
-			ppid=$!
-			sleep 0.3
-			if [ "$kind" = tput ]; then
-				timeout 60 "$LOAD" throughput -a "127.0.0.1:$WW_PORT" -P "$PUBS" -S "$SUBS" -s "$size" -q "$q" \
-					-t "$((PERF_SECS - 1))" -u 0.5 -C "$BROKER_PID,$WW_PID" >"$stem.result" 2>/dev/null
-			else
-				timeout 60 "$LOAD" connect -a "127.0.0.1:$WW_PORT" -c "$CONN_CONC" -t "$((PERF_SECS - 1))" \
-					-C "$BROKER_PID,$WW_PID" >"$stem.result" 2>/dev/null
-			fi
-			wait "$ppid"
-			perf report -i "$stem.data" --no-children --sort dso,sym -g none --percent-limit 0.7 --stdio 2>/dev/null |
-				grep -v '^#' | grep -v '^$' | head -30 >"$stem.txt"
-			# callers of the hottest symbols, for the record (KEEP=1 keeps it)
-			perf report -i "$stem.data" --no-children --sort sym -G --percent-limit 3 --stdio \
-				>"$stem.callers.txt" 2>/dev/null
-			log "perf $spec: $(grep -c . "$stem.txt") symbols over 0.7%; $(cut -d' ' -f2- "$stem.result")"
+			for t in wirewarden haproxy; do
+				pp=$(pid_of "$t")
+				stem=$WORK/perf-$t-${kind}${size:+-${size}B-q$q}
+				perf stat -x, -e "$SC_EVENTS" -p "$pp" -o "$stem.stat" -- sleep "$PERF_SECS" 2>/dev/null &
+				spid=$!
+				rpid=
+				if [ "$t" = wirewarden ]; then
+					perf record -q -F 499 --call-graph dwarf,8192 -p "$pp" -o "$stem.data" -- sleep "$PERF_SECS" \
+						>/dev/null 2>"$WORK/perf.stderr" &
+					rpid=$!
+				fi
+				sleep 0.3
+				if [ "$kind" = tput ]; then
+					timeout 60 "$LOAD" throughput -a "$(addr_of "$t")" -P "$PUBS" -S "$SUBS" -s "$size" -q "$q" \
+						-t "$((PERF_SECS - 1))" -u 0.5 -C "$BROKER_PID,$pp" >"$stem.result" 2>/dev/null
+				else
+					timeout 60 "$LOAD" connect -a "$(addr_of "$t")" -c "$CONN_CONC" -t "$((PERF_SECS - 1))" -u 0.5 \
+						-C "$BROKER_PID,$pp" >"$stem.result" 2>/dev/null
+				fi
+				wait $spid $rpid
+				log "perf $t $spec: $(cut -d' ' -f2- "$stem.result")"
+				[ "$t" = wirewarden ] || continue
+				perf report -i "$stem.data" --no-children --sort dso -g none --stdio 2>/dev/null |
+					grep -v '^#' | grep -v '^$' | head -8 >"$stem.dso.txt"
+				perf report -i "$stem.data" --no-children --sort dso,sym -g none --percent-limit 0.7 --stdio 2>/dev/null |
+					grep -v '^#' | grep -v '^$' | head -30 >"$stem.self.txt"
+				# inclusive time of user-space functions (DWARF-unwound), kernel frames left out
+				perf report -i "$stem.data" --children --sort sym -g none --stdio 2>/dev/null |
+					grep -v '^#' | grep -v '^$' | grep -v '\[k\]' | grep -v ' 0x0000' | head -40 >"$stem.children.txt"
+			done
 		done
 	fi
 fi
+
+# System calls per delivered message (per setup for conn) from a perf stat file and its RESULT.
+syscalls_row() { # <target> <stem>
+	local per
+	per=$(sed -n 's/.* \(delivered_per_s\|setups_per_s\)=\([0-9.]*\).*/\2/p' "$2.result")
+	awk -F, -v t="$1" -v per="$per" -v secs="$PERF_SECS" '
+		$1 ~ /^[0-9.]+$/ { v[$3] = $1 }
+		END {
+			n = per * (secs - 0.5); if (n <= 0) { print "| " t " | NA | | | | | | | |"; exit }
+			rd = v["syscalls:sys_enter_readv"] + v["syscalls:sys_enter_read"] + v["syscalls:sys_enter_recvfrom"]
+			wr = v["syscalls:sys_enter_writev"] + v["syscalls:sys_enter_write"] + v["syscalls:sys_enter_sendto"]
+			printf "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f |\n", t, per, v["raw_syscalls:sys_enter"] / n,
+				v["syscalls:sys_enter_epoll_wait"] / n, v["syscalls:sys_enter_epoll_ctl"] / n,
+				v["syscalls:sys_enter_ioctl"] / n, rd / n, wr / n, v["context-switches"] / n,
+				v["task-clock"] * 1000 / n
+		}' "$2.stat"
+}
 
 # ---- idle clients: proxy memory per client ----------------------------------------------------
 # A fresh proxy for every measurement: memory a previous run freed would otherwise be reused
@@ -429,14 +463,26 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 	fi
 	if [ "$PERF" = 1 ]; then
 		echo
-		echo "## perf: wirewarden's own CPU (self time by DSO and symbol; separate runs, not the measured cells)"
+		echo "## perf (separate runs, not the measured cells; the profiler costs CPU too)"
 		[ -n "$PERF_NOTE" ] && echo && echo "$PERF_NOTE"
-		for f in "$WORK"/perf-*.txt; do
-			case $f in *.callers.txt) continue ;; esac
-			[ -f "$f" ] || continue
+		for spec in tput-64B-q0 tput-16384B-q0 conn; do
+			w=$WORK/perf-wirewarden-$spec
+			[ -f "$w.stat" ] || continue
 			echo
-			echo "### $(basename "$f" .txt | sed 's/^perf-//'): $(cut -d' ' -f2- "${f%.txt}.result" 2>/dev/null)"
-			echo; echo '```'; head -25 "$f"; echo '```'
+			echo "### $spec: system calls per delivered message (conn: per setup), from perf stat"
+			echo
+			echo "| proxy | msg/s (setups/s) | syscalls | epoll_wait | epoll_ctl | ioctl | reads | writes | context switches | CPU µs |"
+			echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+			syscalls_row wirewarden "$w"
+			syscalls_row haproxy "$WORK/perf-haproxy-$spec"
+			if [ -s "$w.self.txt" ]; then
+				echo
+				echo "wirewarden self time by DSO and by symbol (kernel symbols included):"
+				echo; echo '```'; cat "$w.dso.txt"; echo; head -22 "$w.self.txt"; echo '```'
+				echo
+				echo "wirewarden user-space functions, inclusive (children) time:"
+				echo; echo '```'; head -30 "$w.children.txt"; echo '```'
+			fi
 		done
 	fi
 	echo

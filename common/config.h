@@ -1,5 +1,5 @@
 /* The YAML configuration of `wirewarden proxy`: the file read into plain
- * structs (no libcyaml or libyaml type leaves config.c), with every default
+ * structs (no libcyaml or libyaml type leaves config.c and config_yaml.c), with every default
  * filled in and every value checked, plus the value parsers (sizes, durations,
  * host:port) and the client id / user name glob check that the access policy
  * uses. A bad file gives one error, the first, with file:line:column. What the

@@ -1,4 +1,5 @@
-/* MQTT framing, resynchronisation and JSON output over reassembled TCP bytes.
+/* MQTT framing, resynchronisation and decoding over reassembled TCP bytes;
+ * packets_json.c writes the lines that come of them.
  *
  * Per flow direction: bytes arrive in order from tcp_stream; whole packets
  * found in a delivered chunk are decoded in place, and only the tail of a
@@ -14,51 +15,17 @@
  * codec assumes 3.1.1 and switches to 5.0 when the first packets decode only
  * that way. Specs: MQTT 5.0 and 3.1.1, section 2.1 (fixed header). */
 #include "sniff/packets.h"
+#include "sniff/packets_internal.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/escape.h"
 #include "proto/mqtt.h"
 
 #define DEFAULT_MAX_BUFFERED (UINT64_C(256) << 20)
 #define MAX_CHUNK (256u << 10)  /* largest delivered chunk: libpcap's maximum snap length */
-#define WIRE_STR_MAX 1024       /* bytes of a wire string shown in JSON, escapes included */
 #define PROBE_PACKETS 8         /* packets during which an assumed level may still change */
 #define CHAIN_FRAMES 3          /* plausible packets in a row that settle a resync */
-#define RESYNC_PENDING 32       /* undecided resync candidates kept per direction */
-
-struct pkt_dir {
-	uint8_t *buf;          /* a partial packet, or bytes being scanned for sync */
-	uint32_t len, cap;
-	uint64_t skip;         /* body bytes of an oversized packet still to pass over */
-	bool big_owed;         /* a packet_too_large line is due when the skip ends */
-	uint8_t big_first;
-	uint32_t big_remlen;
-	bool started;          /* bytes (or a gap) have been seen */
-	bool synced;           /* buf, if not empty, starts at a packet boundary */
-	/* While not synced: buf offsets up to <scan_pos> have been judged; those
-	 * in <pending> (ascending) could still start a packet. */
-	uint32_t scan_pos;
-	uint32_t pending[RESYNC_PENDING];
-	uint8_t n_pending;
-};
-
-struct pkt_flow {
-	struct mqtt_codec codec;
-	struct pkt_dir d[2];
-	uint32_t decoded;      /* packets decoded without error */
-	bool tls;              /* the bytes are TLS records: not decoded */
-	uint64_t packets, errors, lost;
-	uint32_t counts[2][16];
-};
-
-struct packets {
-	struct packets_config cfg;
-	uint64_t buffered;     /* buffer capacity held over all flows */
-	struct packets_stats stats;
-};
 
 /* How well the bytes at a resync candidate read as MQTT packets. */
 enum plausible {
@@ -67,253 +34,6 @@ enum plausible {
 	PL_WEAK,   /* one complete packet, ending where the data ends or followed by a plausible header */
 	PL_STRONG, /* two or more complete packets in a row */
 };
-
-/* ---- wire strings -------------------------------------------------------- */
-
-/* A string from the wire as valid UTF-8 for JSON (bad bytes as \xNN), cut
- * with "..." past WIRE_STR_MAX bytes. */
-static json_t *wire_json(struct cursor s)
-{
-	char buf[WIRE_STR_MAX];
-	size_t n = escape_utf8(s.p, cursor_left(&s), buf, sizeof(buf));
-	return json_stringn(buf, n);
-}
-
-static json_t *hex_json(struct cursor s)
-{
-	char buf[2 * 256 + 8];
-	size_t n = escape_hex(s.p, cursor_left(&s), buf, sizeof(buf));
-	return json_stringn(buf, n);
-}
-
-/* ---- JSON lines ------------------------------------------------------------ */
-
-static void set(json_t *o, const char *k, json_t *v)
-{
-	if (v != NULL)
-		json_object_set_new(o, k, v);
-}
-
-/* MQTT 5 properties as {"Name": value}; strings escaped, binary data in hex.
- * User Property ([key, value] pairs) and Subscription Identifier may repeat,
- * so they are always arrays. NULL when the packet has no properties. */
-static json_t *props_json(const struct mqtt_props *pr)
-{
-	struct cursor it = pr->raw;
-	struct mqtt_prop pp;
-	json_t *o, *v, *arr;
-
-	if (cursor_empty(&pr->raw))
-		return NULL;
-	o = json_object();
-	while (mqtt_props_next(&it, &pp)) {
-		const char *name = mqtt_prop_name(pp.id);
-		switch (pp.id) {
-		case MQTT_P_USER_PROPERTY:
-			v = json_pack("[oo]", wire_json(pp.str), wire_json(pp.str2));
-			break;
-		case MQTT_P_CORRELATION_DATA: case MQTT_P_AUTH_DATA:
-			v = hex_json(pp.str);
-			break;
-		case MQTT_P_CONTENT_TYPE: case MQTT_P_RESPONSE_TOPIC: case MQTT_P_ASSIGNED_CLIENT_ID:
-		case MQTT_P_AUTH_METHOD: case MQTT_P_RESPONSE_INFO: case MQTT_P_SERVER_REFERENCE:
-		case MQTT_P_REASON_STRING:
-			v = wire_json(pp.str);
-			break;
-		default:
-			v = json_integer(pp.num);
-		}
-		if (pp.id != MQTT_P_USER_PROPERTY && pp.id != MQTT_P_SUBSCRIPTION_ID) {
-			json_object_set_new(o, name, v);
-			continue;
-		}
-		if ((arr = json_object_get(o, name)) == NULL)
-			json_object_set_new(o, name, arr = json_array());
-		json_array_append_new(arr, v);
-	}
-	return o;
-}
-
-static void ts_text(int64_t ts_us, char *buf, size_t cap)
-{
-	uint64_t a = ts_us < 0 ? (uint64_t)0 - (uint64_t)ts_us : (uint64_t)ts_us;
-	snprintf(buf, cap, "%s%llu.%06llu", ts_us < 0 ? "-" : "", (unsigned long long)(a / 1000000),
-		 (unsigned long long)(a % 1000000));
-}
-
-static void write_line(struct packets *p, json_t *o)
-{
-	if (json_dumpf(o, p->cfg.out, JSON_COMPACT) != 0 || fputc('\n', p->cfg.out) == EOF)
-		p->stats.write_errors++;
-	json_decref(o);
-}
-
-/* The fields of a decoded packet (spec section 3 per type). */
-static void packet_fields(json_t *o, const struct mqtt_packet *pkt)
-{
-	struct cursor it, filter;
-	uint8_t opt;
-	json_t *arr;
-	size_t i;
-
-	switch (pkt->type) {
-	case MQTT_T_CONNECT: {
-		const struct mqtt_connect *c = &pkt->u.connect;
-		set(o, "client_id", wire_json(c->client_id));
-		if (c->has_username)
-			set(o, "username", wire_json(c->username));
-		set(o, "keepalive", json_integer(c->keep_alive_s));
-		set(o, "clean_start", json_boolean(c->clean_start));
-		set(o, "will", json_boolean(c->will));
-		set(o, "props", props_json(&c->props));
-		break;
-	}
-	case MQTT_T_CONNACK:
-		set(o, "session_present", json_boolean(pkt->u.connack.session_present));
-		set(o, "rc", json_integer(pkt->u.connack.code));
-		set(o, "props", props_json(&pkt->u.connack.props));
-		break;
-	case MQTT_T_PUBLISH:
-		if (pkt->u.publish.qos > 0)
-			set(o, "packet_id", json_integer(pkt->u.publish.packet_id));
-		set(o, "topic", wire_json(pkt->u.publish.topic));
-		set(o, "payload_len", json_integer((json_int_t)cursor_left(&pkt->u.publish.payload)));
-		set(o, "props", props_json(&pkt->u.publish.props));
-		break;
-	case MQTT_T_PUBACK: case MQTT_T_PUBREC: case MQTT_T_PUBREL: case MQTT_T_PUBCOMP:
-		set(o, "packet_id", json_integer(pkt->u.ack.packet_id));
-		if (pkt->u.ack.has_reason)
-			set(o, "rc", json_integer(pkt->u.ack.reason));
-		set(o, "props", props_json(&pkt->u.ack.props));
-		break;
-	case MQTT_T_SUBSCRIBE: case MQTT_T_UNSUBSCRIBE: {
-		bool sub = pkt->type == MQTT_T_SUBSCRIBE;
-		json_t *opts = sub ? json_array() : NULL;
-		set(o, "packet_id", json_integer(pkt->u.subscribe.packet_id));
-		arr = json_array();
-		it = pkt->u.subscribe.entries;
-		while (mqtt_topic_list_next(&it, sub, &filter, &opt)) {
-			json_array_append_new(arr, wire_json(filter));
-			if (opts != NULL)
-				json_array_append_new(opts, json_integer(opt));
-		}
-		set(o, "topics", arr);
-		set(o, "options", opts);
-		set(o, "props", props_json(&pkt->u.subscribe.props));
-		break;
-	}
-	case MQTT_T_SUBACK: case MQTT_T_UNSUBACK:
-		set(o, "packet_id", json_integer(pkt->u.suback.packet_id));
-		arr = json_array();
-		for (i = 0; i < pkt->u.suback.codes.left; i++)
-			json_array_append_new(arr, json_integer(pkt->u.suback.codes.p[i]));
-		set(o, "rc", arr);
-		set(o, "props", props_json(&pkt->u.suback.props));
-		break;
-	case MQTT_T_DISCONNECT:
-		if (pkt->u.disconnect.has_reason)
-			set(o, "rc", json_integer(pkt->u.disconnect.reason));
-		set(o, "props", props_json(&pkt->u.disconnect.props));
-		break;
-	case MQTT_T_AUTH:
-		if (pkt->u.auth.has_reason)
-			set(o, "rc", json_integer(pkt->u.auth.reason));
-		set(o, "props", props_json(&pkt->u.auth.props));
-		break;
-	default:
-		break;
-	}
-}
-
-/* One packet line. <pkt> is NULL for a packet whose body was never decoded
- * (too large, bad fixed header); <first> and <remlen> then describe it. */
-static void emit_packet(struct packets *p, const struct tcp_flow *f, enum proto_dir dir, uint8_t first,
-			uint32_t remlen, uint8_t level, const struct mqtt_packet *pkt, const struct proto_diag *d,
-			const struct tcp_when *at)
-{
-	const struct tcp_endpoint *src = dir == PROTO_C2S ? &f->client : &f->server;
-	const struct tcp_endpoint *dst = dir == PROTO_C2S ? &f->server : &f->client;
-	char a[80], b[80], ts[32];
-	uint8_t type = first >> 4;
-	json_t *o;
-
-	if (!p->cfg.json)
-		return;
-	ts_text(at->ts_us, ts, sizeof(ts));
-	o = json_pack("{sIsssIsssssssssIsIsIsI}", "frame", (json_int_t)at->frame, "ts", ts, "stream",
-		      (json_int_t)f->index, "dir", dir == PROTO_C2S ? "c2s" : "s2c", "src",
-		      link_endpoint_str(&src->addr, src->port, a, sizeof(a)), "dst",
-		      link_endpoint_str(&dst->addr, dst->port, b, sizeof(b)), "type", mqtt_type_name(type), "type_num",
-		      (json_int_t)type, "flags", (json_int_t)first, "remlen", (json_int_t)remlen, "level",
-		      (json_int_t)level);
-	if (o == NULL)
-		return;
-	if (type == MQTT_T_PUBLISH) { /* header facts, stated even when the body is bad */
-		set(o, "qos", json_integer((first >> 1) & 3));
-		set(o, "retain", json_boolean(first & 1));
-		set(o, "dup", json_boolean(first & 8));
-	}
-	if (d != NULL && d->cls != PROTO_OK) {
-		set(o, "error", json_string(d->name != NULL ? d->name : proto_err_class_name(d->cls)));
-		if (d->field != NULL)
-			set(o, "error_field", json_string(d->field));
-		set(o, "error_offset", json_integer(d->offset));
-	} else if (pkt != NULL) {
-		packet_fields(o, pkt);
-	}
-	write_line(p, o);
-}
-
-static void closed_text(const struct tcp_flow *f, char *buf, size_t cap)
-{
-	if (!f->closed)
-		snprintf(buf, cap, "open-at-end");
-	else
-		snprintf(buf, cap, "%s-%s@%llu", f->closed_side == PROTO_C2S ? "client" : "server",
-			 f->closed_rst ? "RST" : "FIN", (unsigned long long)f->closed_frame);
-}
-
-static void emit_flow(struct packets *p, const struct tcp_flow *f, const struct pkt_flow *pf)
-{
-	char a[80], b[80], closed[64];
-	json_t *o;
-	int dir, t;
-
-	link_endpoint_str(&f->client.addr, f->client.port, a, sizeof(a));
-	link_endpoint_str(&f->server.addr, f->server.port, b, sizeof(b));
-	closed_text(f, closed, sizeof(closed));
-	if (!p->cfg.json) {
-		FILE *out = p->cfg.out;
-		fprintf(out, "stream %llu %s -> %s server_by=%s packets=%llu errors=%llu gaps=%u closed_by=%s",
-			(unsigned long long)f->index, a, b, tcp_server_by_name(f->server_by),
-			(unsigned long long)pf->packets, (unsigned long long)pf->errors, f->gaps, closed);
-		for (dir = 0; dir < 2; dir++) {
-			const char *sep = dir == 0 ? " c2s=" : " s2c=";
-			for (t = 0; t < 16; t++) {
-				if (pf->counts[dir][t] == 0)
-					continue;
-				fprintf(out, "%s%s:%u", sep, mqtt_type_name((uint8_t)t), pf->counts[dir][t]);
-				sep = ",";
-			}
-		}
-		if (pf->tls)
-			fputs(" tls", out);
-		if (fputc('\n', out) == EOF)
-			p->stats.write_errors++;
-		return;
-	}
-	o = json_pack("{sssIsssssssbsIsIsssIsIsIsIsb}", "type", "flow", "stream", (json_int_t)f->index, "client", a,
-		      "server", b, "server_by", tcp_server_by_name(f->server_by), "syn_seen", f->syn_seen,
-		      "first_frame", (json_int_t)f->first.frame, "last_frame", (json_int_t)f->last.frame, "closed_by",
-		      closed, "gaps", (json_int_t)f->gaps, "gap_bytes", (json_int_t)f->gap_bytes, "packets",
-		      (json_int_t)pf->packets, "errors", (json_int_t)pf->errors, "tls", pf->tls);
-	if (o == NULL)
-		return;
-	set(o, "level", pf->codec.level ? json_integer(pf->codec.level) : json_null());
-	if (pf->lost > 0)
-		set(o, "lost_packets", json_integer((json_int_t)pf->lost));
-	write_line(p, o);
-}
 
 /* ---- decoding ------------------------------------------------------------- */
 
@@ -379,7 +99,7 @@ static void handle_frame(struct packets *p, const struct tcp_flow *f, struct pkt
 	enum proto_err r = decode(&pf->codec, pf->decoded, dir, frame, &pkt, &d);
 
 	count(p, pf, dir, frame.p[0], r == PROTO_OK);
-	emit_packet(p, f, dir, frame.p[0], pkt.remaining_len, pkt.level ? pkt.level : level_of(pf),
+	packets_emit_packet(p, f, dir, frame.p[0], pkt.remaining_len, pkt.level ? pkt.level : level_of(pf),
 		    r == PROTO_OK ? &pkt : NULL, &d, at);
 }
 
@@ -394,7 +114,7 @@ static void emit_too_large(struct packets *p, const struct tcp_flow *f, struct p
 	mqtt_fail(&d, MQTT_E_PACKET_TOO_LARGE, "remaining length", 1);
 	count(p, pf, dir, pd->big_first, false);
 	p->stats.too_large++;
-	emit_packet(p, f, dir, pd->big_first, pd->big_remlen, level_of(pf), NULL, &d, at);
+	packets_emit_packet(p, f, dir, pd->big_first, pd->big_remlen, level_of(pf), NULL, &d, at);
 }
 
 /* ---- buffering -------------------------------------------------------------- */
@@ -626,7 +346,7 @@ static uint64_t drain_buffer(struct packets *p, const struct tcp_flow *f, struct
 			break;
 		if (r != PROTO_OK && r != PROTO_NEED_MORE) { /* a Remaining Length no stream can carry */
 			count(p, pf, dir, first, false);
-			emit_packet(p, f, dir, first, 0, level_of(pf), NULL, &d, at);
+			packets_emit_packet(p, f, dir, first, 0, level_of(pf), NULL, &d, at);
 			rest = after_first; /* look for the next packet from the byte after */
 			lose_sync(p, pd);
 			break;
@@ -836,7 +556,7 @@ static void on_end(void *ctx, struct tcp_flow *f)
 		emit_too_large(p, f, pf, PROTO_C2S, &f->last);
 	if (pf->d[1].big_owed)
 		emit_too_large(p, f, pf, PROTO_S2C, &f->last);
-	emit_flow(p, f, pf);
+	packets_emit_flow(p, f, pf);
 	buf_drop(p, &pf->d[0]);
 	buf_drop(p, &pf->d[1]);
 	free(pf);
