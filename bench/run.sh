@@ -112,6 +112,9 @@ start_broker() {
 		log_type error
 		log_type warning
 		connection_messages false
+		# Without it mosquitto's Nagle (plus the client's delayed ACK) puts 20 ms into a 1 KiB
+		# message's latency, which would hide what the proxies do. Both proxies set TCP_NODELAY.
+		set_tcp_nodelay true
 		# QoS 1 towards a subscriber: 20 in flight (the default), then queued; no drops here.
 		max_queued_messages 100000
 		EOF
@@ -273,40 +276,46 @@ if [ "$PERF" = 1 ]; then
 	if ! command -v perf >/dev/null; then
 		PERF_NOTE="perf not installed (apt-get install linux-perf): no profile"
 	else
-		# Separate runs (perf costs CPU too): a DWARF call-graph profile of wirewarden, and
-		# system-call counts for wirewarden and HAProxy under the same load.
+		# Separate runs: system-call counts (perf stat) for wirewarden and HAProxy under the same
+		# load, then a DWARF call-graph profile of wirewarden alone (recording slows the proxy,
+		# which changes its batching, so the counts are not taken while recording).
+		perf_load() { # <target> <kind> <size> <qos> <result file>
+			local pp
+			pp=$(pid_of "$1")
+			if [ "$2" = tput ]; then
+				timeout 60 "$LOAD" throughput -a "$(addr_of "$1")" -P "$PUBS" -S "$SUBS" -s "$3" -q "$4" \
+					-t "$((PERF_SECS - 1))" -u 0.5 -C "$BROKER_PID,$pp" >"$5" 2>/dev/null
+			else
+				timeout 60 "$LOAD" connect -a "$(addr_of "$1")" -c "$CONN_CONC" -t "$((PERF_SECS - 1))" -u 0.5 \
+					-C "$BROKER_PID,$pp" >"$5" 2>/dev/null
+			fi
+		}
 		for spec in tput:64:0 tput:16384:0 conn; do
 			IFS=: read -r kind size q <<<"$spec"
 			for t in wirewarden haproxy; do
-				pp=$(pid_of "$t")
 				stem=$WORK/perf-$t-${kind}${size:+-${size}B-q$q}
-				perf stat -x, -e "$SC_EVENTS" -p "$pp" -o "$stem.stat" -- sleep "$PERF_SECS" 2>/dev/null &
+				perf stat -x, -e "$SC_EVENTS" -p "$(pid_of "$t")" -o "$stem.stat" -- sleep "$PERF_SECS" 2>/dev/null &
 				spid=$!
-				rpid=
-				if [ "$t" = wirewarden ]; then
-					perf record -q -F 499 --call-graph dwarf,8192 -p "$pp" -o "$stem.data" -- sleep "$PERF_SECS" \
-						>/dev/null 2>"$WORK/perf.stderr" &
-					rpid=$!
-				fi
 				sleep 0.3
-				if [ "$kind" = tput ]; then
-					timeout 60 "$LOAD" throughput -a "$(addr_of "$t")" -P "$PUBS" -S "$SUBS" -s "$size" -q "$q" \
-						-t "$((PERF_SECS - 1))" -u 0.5 -C "$BROKER_PID,$pp" >"$stem.result" 2>/dev/null
-				else
-					timeout 60 "$LOAD" connect -a "$(addr_of "$t")" -c "$CONN_CONC" -t "$((PERF_SECS - 1))" -u 0.5 \
-						-C "$BROKER_PID,$pp" >"$stem.result" 2>/dev/null
-				fi
-				wait $spid $rpid
-				log "perf $t $spec: $(cut -d' ' -f2- "$stem.result")"
-				[ "$t" = wirewarden ] || continue
-				perf report -i "$stem.data" --no-children --sort dso -g none --stdio 2>/dev/null |
-					grep -v '^#' | grep -v '^$' | head -8 >"$stem.dso.txt"
-				perf report -i "$stem.data" --no-children --sort dso,sym -g none --percent-limit 0.7 --stdio 2>/dev/null |
-					grep -v '^#' | grep -v '^$' | head -30 >"$stem.self.txt"
-				# inclusive time of user-space functions (DWARF-unwound), kernel frames left out
-				perf report -i "$stem.data" --children --sort sym -g none --stdio 2>/dev/null |
-					grep -v '^#' | grep -v '^$' | grep -v '\[k\]' | grep -v ' 0x0000' | head -40 >"$stem.children.txt"
+				perf_load "$t" "$kind" "$size" "$q" "$stem.result"
+				wait $spid
+				log "perf stat $t $spec: $(cut -d' ' -f2- "$stem.result")"
 			done
+			stem=$WORK/perf-wirewarden-${kind}${size:+-${size}B-q$q}
+			perf record -q -F 499 --call-graph dwarf,8192 -p "$WW_PID" -o "$stem.data" -- sleep "$PERF_SECS" \
+				>/dev/null 2>"$WORK/perf.stderr" &
+			rpid=$!
+			sleep 0.3
+			perf_load wirewarden "$kind" "$size" "$q" "$stem.rec.result"
+			wait $rpid
+			log "perf record wirewarden $spec: $(cut -d' ' -f2- "$stem.rec.result")"
+			perf report -i "$stem.data" --no-children --sort dso -g none --stdio 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | head -8 >"$stem.dso.txt"
+			perf report -i "$stem.data" --no-children --sort dso,sym -g none --percent-limit 0.7 --stdio 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | head -30 >"$stem.self.txt"
+			# inclusive time of user-space functions (DWARF-unwound), kernel frames left out
+			perf report -i "$stem.data" --children --sort sym -g none --stdio 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | grep -v '\[k\]' | grep -v ' 0x0000' | head -40 >"$stem.children.txt"
 		done
 	fi
 fi
@@ -477,10 +486,12 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 			syscalls_row haproxy "$WORK/perf-haproxy-$spec"
 			if [ -s "$w.self.txt" ]; then
 				echo
-				echo "wirewarden self time by DSO and by symbol (kernel symbols included):"
+				echo "wirewarden profile, recorded during: $(cut -d' ' -f2- "$w.rec.result" 2>/dev/null)"
+				echo
+				echo "self time by DSO and by symbol (kernel included; see README on pvm_irq_enable):"
 				echo; echo '```'; cat "$w.dso.txt"; echo; head -22 "$w.self.txt"; echo '```'
 				echo
-				echo "wirewarden user-space functions, inclusive (children) time:"
+				echo "user-space functions, inclusive (children) time:"
 				echo; echo '```'; head -30 "$w.children.txt"; echo '```'
 			fi
 		done

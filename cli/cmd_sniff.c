@@ -3,8 +3,11 @@
  * (ordered bytes per flow direction) -> packets (MQTT packets and flow lines
  * on stdout). Messages about wirewarden itself go to stderr, one line each,
  * saying what to do; exit status as cli/cli.h describes. */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
+#include <pcap/dlt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,8 +17,11 @@
 #include "proto/mqtt.h"
 #include "sniff/capture.h"
 #include "sniff/link.h"
+#include "policy/engine.h"
 #include "sniff/packets.h"
+#include "sniff/pcapng.h"
 #include "sniff/tcp_stream.h"
+#include "sniff/verdicts.h"
 
 #define MQTT_PORT 1883
 #define MQTT_TLS_PORT 8883
@@ -23,6 +29,8 @@
 
 struct sniff_opts {
 	const char *path;
+	const char *json;      /* --json FILE ('-' = stdout) */
+	const char *write;     /* -w OUT.pcapng */
 	bool packets;
 	uint16_t ports[TCP_STREAM_MAX_PORTS];
 	size_t n_ports;
@@ -32,14 +40,18 @@ struct sniff_opts {
 void cmd_sniff_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: wirewarden sniff -r FILE [--packets] [--port N]... [--max-packet SIZE]\n"
+		"usage: wirewarden sniff -r FILE [--json OUT] [-w OUT.pcapng] [--port N]...\n"
+		"       wirewarden sniff -r FILE --packets [--port N]... [--max-packet SIZE]\n"
 		"\n"
-		"Reads a pcap or pcapng capture (FILE '-' is standard input) and decodes the\n"
-		"MQTT traffic in it.\n"
+		"Reads a pcap or pcapng capture (FILE '-' is standard input) and explains the\n"
+		"MQTT connections in it: for each one, who closed it, why, how sure, and on\n"
+		"which frames. The default output is a timeline and a per-client summary.\n"
 		"\n"
 		"  -r, --read FILE       capture to read\n"
+		"      --json OUT        one JSON line per verdict and event ('-' = stdout)\n"
+		"  -w, --write OUT       a pcapng copy of the capture with the verdicts as packet\n"
+		"                        comments (tshark -Y frame.comment shows them)\n"
 		"      --packets         one JSON line per MQTT packet, then one per flow\n"
-		"                        (default: one summary line per flow)\n"
 		"      --port N          also treat TCP port N as MQTT (repeatable;\n"
 		"                        1883 and 8883 always are)\n"
 		"      --max-packet SIZE largest MQTT packet decoded, e.g. 65536, 64k, 4M\n"
@@ -109,6 +121,8 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 	static const struct option longopts[] = {
 		{ "read", required_argument, NULL, 'r' },
 		{ "packets", no_argument, NULL, 'P' },
+		{ "json", required_argument, NULL, 'J' },
+		{ "write", required_argument, NULL, 'w' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "max-packet", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
@@ -123,13 +137,19 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 	add_port(o, MQTT_TLS_PORT);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":r:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":r:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			o->path = optarg;
 			break;
 		case 'P':
 			o->packets = true;
+			break;
+		case 'J':
+			o->json = optarg;
+			break;
+		case 'w':
+			o->write = optarg;
 			break;
 		case 'p':
 			if (!parse_port(optarg, &port))
@@ -155,7 +175,54 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 		return usage_error("the capture goes after -r; unexpected argument", argv[optind]);
 	if (o->path == NULL)
 		return usage_error("no capture given: use -r FILE (or -r - for standard input)", NULL);
+	if (o->write && strcmp(o->path, "-") == 0)
+		return usage_error("-w reads the capture twice: give a file, not standard input, to", "-r");
+	if (o->packets && (o->json || o->write))
+		return usage_error("--packets is a debugging view of its own; leave out", o->json ? "--json" : "-w");
 	return -1;
+}
+
+/* pcapng records LINKTYPE_ values; libpcap hands out DLT_ values, which are
+ * the same numbers except for raw IP on some systems. */
+static int linktype_of(int dlt)
+{
+	if (dlt == DLT_RAW)
+		return 101; /* LINKTYPE_RAW */
+	return dlt;
+}
+
+/* Second pass for -w: the capture again, as pcapng, with the verdicts'
+ * comments on their evidence frames. */
+static int write_commented(const struct sniff_opts *o, struct verdicts *v, int dlt)
+{
+	char err[CAPTURE_ERR_LEN];
+	struct capture *cap = capture_open(o->path, err, sizeof(err));
+	if (cap == NULL) {
+		fprintf(stderr, "wirewarden sniff: %s; cannot read it again for -w\n", err);
+		return CLI_FAILURE;
+	}
+	struct pcapng_writer *w = pcapng_open(o->write, "wirewarden " PACKAGE_VERSION, err, sizeof(err));
+	if (w == NULL) {
+		fprintf(stderr, "wirewarden sniff: -w %s; check the directory exists and is writable\n", err);
+		capture_close(cap);
+		return CLI_FAILURE;
+	}
+	int ifid = pcapng_add_interface(w, linktype_of(dlt), 262144);
+	struct capture_frame fr;
+	enum capture_status st;
+	verdicts_comments_done(v);
+	while (ifid >= 0 && (st = capture_next(cap, &fr, err, sizeof(err))) == CAPTURE_FRAME) {
+		const char *c[8];
+		unsigned n = verdicts_comments_for(v, fr.num, c, 8);
+		if (pcapng_write_packet(w, (uint32_t)ifid, fr.ts_us, fr.data, fr.caplen, fr.wirelen, c, n) != 0)
+			break;
+	}
+	capture_close(cap);
+	if (pcapng_close(w) != 0 || ifid < 0) {
+		fprintf(stderr, "wirewarden sniff: writing %s failed: %s\n", o->write, strerror(errno));
+		return CLI_FAILURE;
+	}
+	return CLI_OK;
 }
 
 int cmd_sniff(int argc, char **argv)
@@ -167,6 +234,9 @@ int cmd_sniff(int argc, char **argv)
 	struct capture *cap;
 	struct packets *pk = NULL;
 	struct tcp_stream *ts = NULL;
+	struct engine *eng = NULL;
+	struct verdicts *vd = NULL;
+	FILE *json = NULL;
 	struct capture_frame fr;
 	enum capture_status st;
 	char err[CAPTURE_ERR_LEN];
@@ -189,9 +259,37 @@ int cmd_sniff(int argc, char **argv)
 		return CLI_FAILURE;
 	}
 
+	/* Verdicts: the session engine, observing only, on capture time. */
+	if (!o.packets) {
+		if (o.json) {
+			json = strcmp(o.json, "-") == 0 ? stdout : fopen(o.json, "w");
+			if (json == NULL) {
+				fprintf(stderr, "wirewarden sniff: --json %s: %s\n", o.json, strerror(errno));
+				capture_close(cap);
+				return CLI_FAILURE;
+			}
+		}
+		struct verdicts_config vc = { .json = json, .timeline = json == stdout ? NULL : stdout,
+					      .comments = o.write != NULL };
+		struct evt_sinks sinks = { 0 };
+		struct engine_config ec = { .passive = true, .protocol = "mqtt" };
+		/* Policies stay off: the sniffer explains what happened, it does not
+		 * judge what a proxy would have done. */
+		vd = verdicts_new(&vc);
+		if (vd && verdicts_attach(vd, &sinks) == 0)
+			eng = engine_new(&ec, &sinks);
+		if (eng == NULL) {
+			fprintf(stderr, "wirewarden sniff: out of memory setting up the engine\n");
+			rc = CLI_FAILURE;
+			goto out;
+		}
+	}
+
 	memset(&pcfg, 0, sizeof(pcfg));
 	pcfg.out = stdout;
 	pcfg.json = o.packets;
+	pcfg.quiet = !o.packets;
+	pcfg.eng = eng;
 	pcfg.max_packet = o.max_packet;
 	memcpy(pcfg.ports, o.ports, sizeof(o.ports));
 	pcfg.n_ports = o.n_ports;
@@ -205,9 +303,8 @@ int cmd_sniff(int argc, char **argv)
 	}
 	if (ts == NULL) {
 		fprintf(stderr, "wirewarden sniff: out of memory setting up the flow table\n");
-		packets_free(pk);
-		capture_close(cap);
-		return CLI_FAILURE;
+		rc = CLI_FAILURE;
+		goto out;
 	}
 
 	while ((st = capture_next(cap, &fr, err, sizeof(err))) == CAPTURE_FRAME) {
@@ -223,12 +320,22 @@ int cmd_sniff(int argc, char **argv)
 		fprintf(stderr, "wirewarden sniff: %s; the output covers the frames before it\n", err);
 		rc = CLI_FAILURE;
 	}
-	if (fflush(stdout) != 0 || ferror(stdout) || packets_stats(pk)->write_errors > 0) {
+	if (vd && json != stdout)
+		verdicts_summary(vd, stdout);
+	if (vd && o.write && rc == CLI_OK)
+		rc = write_commented(&o, vd, dlt);
+	if (fflush(stdout) != 0 || ferror(stdout) || packets_stats(pk)->write_errors > 0 ||
+	    (vd && verdicts_write_errors(vd) > 0) || (json && json != stdout && fflush(json) != 0)) {
 		fprintf(stderr, "wirewarden sniff: writing the output failed: %s\n", strerror(errno));
 		rc = CLI_FAILURE;
 	}
+out:
 	tcp_stream_free(ts);
 	packets_free(pk);
+	engine_free(eng);
+	verdicts_free(vd);
+	if (json && json != stdout)
+		fclose(json);
 	capture_close(cap);
 	return rc;
 }

@@ -242,10 +242,12 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 			      ENG_HOLD | ENG_DISCONNECT, now_us, act, "second CONNECT on one connection");
 		s->last_violation_reason = EVT_R_PROTOCOL_ERROR_SECOND_CONNECT;
 		s->last_violation = "second CONNECT";
+		s->violation_frame = s->frame;
 		return;
 	}
 	s->connect_seen = true;
 	s->connect_us = now_us;
+	s->connect_frame = s->frame;
 	s->level = c->level;
 	s->keepalive_s = c->keep_alive_s;
 	s->will = c->will;
@@ -349,6 +351,7 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 	ide->live++;
 	ide->last_connect_us = now_us;
 	ide->last_conn_id = s->conn_id;
+	ide->last_connect_frame = s->frame;
 	snprintf(ide->last_client, sizeof ide->last_client, "%s", s->client);
 	s->id_generation = ide->generation;
 	pthread_mutex_unlock(&eng->lock);
@@ -367,6 +370,7 @@ static void on_connack(struct engine *eng, struct session *s, const struct mqtt_
 	const struct mqtt_connack *ca = &pkt->u.connack;
 	s->connack_seen = true;
 	s->connack_code = ca->code;
+	s->connack_frame = s->frame;
 	if (ca->code != 0) {
 		s->refused = true;
 		s->phase = EVT_PHASE_CLOSING;
@@ -431,6 +435,7 @@ static void on_client_publish(struct engine *eng, struct session *s, const struc
 			engine_emit(eng, &e);
 			s->last_violation_reason = EVT_R_RECEIVE_MAXIMUM_EXCEEDED;
 			s->last_violation = "Receive Maximum exceeded";
+			s->violation_frame = s->frame;
 			engine_decide(eng, s, POL_RECEIVE_MAX, pol->receive_maximum.mode, EVT_R_RECEIVE_MAXIMUM_EXCEEDED, 0x93,
 				      0, ENG_HOLD | ENG_DISCONNECT, now_us, act, "%u unacknowledged QoS 1/2 PUBLISH, Receive Maximum %u",
 				      s->inflight_c2s, s->recv_max_broker);
@@ -472,9 +477,11 @@ void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir,
 		s->last_client_us = now_us;
 		s->bytes_c2s += wire_len;
 		s->packets_c2s++;
-		if (!s->connect_seen && pkt->type != MQTT_T_CONNECT) {
+		s->last_client_frame = s->frame;
+		if (!s->connect_seen && pkt->type != MQTT_T_CONNECT && !s->midstream) {
 			s->last_violation_reason = EVT_R_FIRST_PACKET_NOT_CONNECT;
 			s->last_violation = "first packet not CONNECT";
+			s->violation_frame = s->frame;
 			engine_decide(eng, s, POL_PROTOCOL, eng->cfg.pol.protocol.mode, EVT_R_FIRST_PACKET_NOT_CONNECT, 0x82, 0,
 				      ENG_HOLD | ENG_CLOSE, now_us, act, "first packet is %s, not CONNECT",
 				      mqtt_type_name(pkt->type));
@@ -485,6 +492,7 @@ void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir,
 		case FACT_PUBLISH: on_client_publish(eng, s, pkt, wire_len, now_us, act); break;
 		case FACT_PUB_ACK: ack_one(&s->inflight_s2c); break;
 		case FACT_DISCONNECT:
+			s->disconnect_frame = s->frame;
 			s->client_disconnect_seen = true;
 			s->client_disconnect_code = f.reason;
 			s->phase = EVT_PHASE_CLOSING;
@@ -504,6 +512,7 @@ void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir,
 		break;
 	case FACT_PUB_ACK: ack_one(&s->inflight_c2s); break;
 	case FACT_DISCONNECT:
+		s->disconnect_frame = s->frame;
 		s->broker_disconnect_seen = true;
 		s->broker_disconnect_code = f.reason;
 		s->phase = EVT_PHASE_CLOSING;
@@ -535,6 +544,7 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 							   : EVT_R_PROTOCOL_ERROR;
 	s->last_violation_reason = why;
 	s->last_violation = d->name;
+	s->violation_frame = s->frame;
 	/* A bad CONNECT is refused with a CONNACK; later packets get a DISCONNECT. */
 	unsigned how = (type == MQTT_T_CONNECT && !s->connect_seen) ? ENG_REFUSE_CONNACK : ENG_DISCONNECT;
 	uint8_t v3 = d->cls == PROTO_E_VERSION ? 1 : d->reason == 0x85 ? 2 : 0;

@@ -107,6 +107,10 @@ struct session {
 	/* last client-side violation, for inference when the broker closes */
 	const char *last_violation;
 	enum evt_reason last_violation_reason;
+	/* Where things happened, for evidence: capture frame numbers in sniff
+	 * (the shell sets <frame> before each call), 0 in the proxy. */
+	uint64_t frame, connect_frame, connack_frame, last_client_frame, disconnect_frame, violation_frame;
+	bool midstream;                      /* sniff: picked up after the handshake; no CONNECT to expect */
 	struct id_entry *ide;                /* client-id table entry (engine lock) */
 	uint32_t id_generation;              /* entry generation when this session connected */
 };

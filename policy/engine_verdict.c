@@ -46,15 +46,17 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 		char by[64];
 		snprintf(by, sizeof by, "%s", s->ide->last_client);
 		int64_t at = s->ide->last_connect_us;
+		uint64_t at_frame = s->ide->last_connect_frame;
 		pthread_mutex_unlock(&eng->lock);
 		if (taken) {
-			evt_add_evidence(e, 0, "a newer connection from %s sent CONNECT with this client id %.3f s before",
+			evt_add_evidence(e, at_frame, "a newer connection from %s sent CONNECT with this client id %.3f s before",
 					 by, (double)(now_us - at) / US);
 			return EVT_R_SESSION_TAKEN_OVER;
 		}
 	}
 	if (s->last_violation_reason != EVT_R_NONE) {
-		evt_add_evidence(e, 0, "the client's last packet broke the protocol: %s", s->last_violation);
+		evt_add_evidence(e, s->violation_frame, "the client's last packet broke the protocol: %s",
+				 s->last_violation);
 		return s->last_violation_reason;
 	}
 	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0) {
@@ -62,12 +64,13 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 		/* [MQTT-3.1.2-24]: the server closes after 1.5 x keep-alive of silence;
 		 * allow for the server's timer granularity below that. */
 		if (silent >= 1.5 * s->keepalive_s - 0.25) {
-			evt_add_evidence(e, 0, "keep-alive %u s, client silent %.1f s", s->keepalive_s, silent);
+			evt_add_evidence(e, s->last_client_frame, "keep-alive %u s, client silent %.1f s since its last packet",
+					 s->keepalive_s, silent);
 			return EVT_R_KEEPALIVE_TIMEOUT;
 		}
 	}
 	if (s->level >= MQTT_LEVEL_5 && s->recv_max_broker < 65535 && s->inflight_c2s > s->recv_max_broker) {
-		evt_add_evidence(e, 0, "%u QoS 1/2 PUBLISH unacknowledged, Receive Maximum %u", s->inflight_c2s,
+		evt_add_evidence(e, s->last_client_frame, "%u QoS 1/2 PUBLISH unacknowledged, Receive Maximum %u", s->inflight_c2s,
 				 s->recv_max_broker);
 		return EVT_R_RECEIVE_MAXIMUM_EXCEEDED;
 	}
@@ -98,6 +101,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		why = s->client_disconnect_code == 0x04 ? EVT_R_CLIENT_DISCONNECT_WITH_WILL : EVT_R_CLIENT_DISCONNECT;
 		by = EVT_BY_CLIENT;
 		e.wire_reason = s->client_disconnect_code;
+		evt_add_evidence(&e, s->disconnect_frame, "client DISCONNECT (0x%02X)", s->client_disconnect_code);
 		if (s->client_disconnect_code >= 0x80) { /* a client ending on an error */
 			enum evt_reason r = evt_reason_from_v5(s->client_disconnect_code);
 			why = r != EVT_R_NONE ? r : EVT_R_UNKNOWN;
@@ -108,7 +112,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		why = evt_reason_from_v5(s->broker_disconnect_code);
 		if (why == EVT_R_NONE)
 			why = EVT_R_UPSTREAM_CLOSED; /* 0x00 from a server: closed, no reason given */
-		evt_add_evidence(&e, 0, "broker DISCONNECT %s (0x%02X)",
+		evt_add_evidence(&e, s->disconnect_frame, "broker DISCONNECT %s (0x%02X)",
 				 mqtt_reason_name(s->broker_disconnect_code, MQTT_T_DISCONNECT) ? mqtt_reason_name(
 					 s->broker_disconnect_code, MQTT_T_DISCONNECT) : "?",
 				 s->broker_disconnect_code);
@@ -116,7 +120,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		by = EVT_BY_BROKER;
 		e.wire_reason = s->connack_code;
 		why = engine_connack_reason(s, s->connack_code, s->level < MQTT_LEVEL_5, &conf);
-		evt_add_evidence(&e, 0, "CONNACK refused with %s%u%s", s->level < MQTT_LEVEL_5 ? "return code " : "reason ",
+		evt_add_evidence(&e, s->connack_frame, "CONNACK refused with %s%u%s", s->level < MQTT_LEVEL_5 ? "return code " : "reason ",
 				 s->connack_code, s->credentials ? " (credentials were given)" : "");
 	} else if (how == ENG_CLOSE_CAPTURE_END) {
 		why = EVT_R_STILL_OPEN;
@@ -130,9 +134,11 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 	} else if (client_closed) {
 		why = EVT_R_CLIENT_VANISHED;
 		by = EVT_BY_CLIENT;
-		evt_add_evidence(&e, 0, "client %s without DISCONNECT", how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
+		evt_add_evidence(&e, s->frame, "client %s without DISCONNECT", how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
 	} else if (broker_closed) {
 		by = EVT_BY_BROKER;
+		evt_add_evidence(&e, s->frame, "broker %s first, without DISCONNECT",
+				 how == ENG_CLOSE_BROKER_RST ? "reset the connection" : "closed (FIN)");
 		why = infer_broker_close(eng, s, now_us, &conf, &e);
 	}
 	e.reason = why;

@@ -26,6 +26,7 @@ struct id_entry {
 	int64_t last_connect_us;
 	char last_client[64]; /* "ip:port" of the newest connection */
 	uint64_t last_conn_id;
+	uint64_t last_connect_frame;
 	unsigned n_hist, hist_head;
 	struct id_takeover hist[IDT_HISTORY];
 	int64_t cooldown_until_us;

@@ -142,10 +142,19 @@ static void end_upstream_keeping_will(struct conn *c)
 	if (c->s.level >= MQTT_LEVEL_5 && c->upstream_up && c->s.connack_seen && !c->s.refused) {
 		uint8_t pkt[8];
 		size_t n = mqtt_encode_disconnect(MQTT_LEVEL_5, 0x04, NULL, pkt, sizeof pkt);
-		bufferevent_write(c->ubev, pkt, n);
-		bufferevent_flush(c->ubev, EV_WRITE, BEV_FLUSH);
+		/* bufferevent_flush() does nothing on a socket bufferevent, so a
+		 * shutdown() right after bufferevent_write() sent the FIN before
+		 * the DISCONNECT (the broker saw a bare close, and the DISCONNECT
+		 * hit EPIPE). Write what is pending and the DISCONNECT straight to
+		 * the (non-blocking) socket, and send FIN only once all of it went
+		 * out; if the broker is not reading, it stays queued and the close
+		 * sends FIN after it. */
+		struct evbuffer *out = bufferevent_get_output(c->ubev);
 		evutil_socket_t fd = bufferevent_getfd(c->ubev);
-		if (fd >= 0)
+		evbuffer_add(out, pkt, n);
+		while (fd >= 0 && evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+			;
+		if (fd >= 0 && evbuffer_get_length(out) == 0)
 			shutdown(fd, SHUT_WR);
 	}
 }

@@ -91,6 +91,29 @@ static void count(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, ui
 	}
 }
 
+/* The engine's session of a flow, opened at its first packet: by then the
+ * capture has said whether the handshake was seen. */
+static struct session *session_of(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf)
+{
+	if (!p->cfg.eng)
+		return NULL;
+	if (!pf->has_session) {
+		char client[64], broker[64], ip[64];
+		struct eng_action act;
+		link_endpoint_str(&f->client.addr, f->client.port, client, sizeof client);
+		link_endpoint_str(&f->server.addr, f->server.port, broker, sizeof broker);
+		link_endpoint_str(&f->client.addr, 0, ip, sizeof ip);
+		char *colon = strrchr(ip, ':'); /* the address without its port */
+		if (colon && ip[0] != '[')
+			*colon = 0;
+		engine_session_open(p->cfg.eng, &pf->sess, f->index + 1, client, ip, broker, f->first.ts_us, &act);
+		pf->sess.midstream = !f->syn_seen;
+		pf->sess.frame = f->first.frame;
+		pf->has_session = true;
+	}
+	return &pf->sess;
+}
+
 static void handle_frame(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
 			 struct cursor frame, const struct tcp_when *at)
 {
@@ -101,6 +124,15 @@ static void handle_frame(struct packets *p, const struct tcp_flow *f, struct pkt
 	count(p, pf, dir, frame.p[0], r == PROTO_OK);
 	packets_emit_packet(p, f, dir, frame.p[0], pkt.remaining_len, pkt.level ? pkt.level : level_of(pf),
 		    r == PROTO_OK ? &pkt : NULL, &d, at);
+	struct session *s = session_of(p, f, pf);
+	if (s) {
+		struct eng_action act;
+		s->frame = at->frame;
+		if (r == PROTO_OK)
+			engine_on_packet(p->cfg.eng, s, dir, &pkt, (uint32_t)frame.left, at->ts_us, &act);
+		else
+			engine_on_bad_frame(p->cfg.eng, s, dir, &d, frame.p[0] >> 4, frame.left, at->ts_us, &act);
+	}
 }
 
 /* A packet over the cap, reported once its last byte has gone by. */
@@ -316,6 +348,18 @@ static bool looks_like_tls(struct cursor c)
 	       type >= 0x14 && type <= 0x17 && major == 3 && minor <= 4 && len > 0 && len <= 18432;
 }
 
+/* An MQTT CONNECT at the start of a client's stream, whatever the port:
+ * type 1, a Remaining Length, then the protocol name "MQTT" or "MQIsdp". */
+static bool looks_like_connect(struct cursor c)
+{
+	uint8_t first;
+	uint32_t rl;
+	struct cursor name;
+	if (!cursor_u8(&c, &first) || first != 0x10 || cursor_varint(&c, &rl) != CURSOR_VARINT_OK)
+		return false;
+	return cursor_str16(&c, &name) && (cursor_eq_str(name, "MQTT") || cursor_eq_str(name, "MQIsdp"));
+}
+
 /* Starts a packet that is over the cap: skip it by count, report it later. */
 static void start_skip(struct pkt_dir *pd, const struct proto_frame *fr, uint64_t have)
 {
@@ -376,8 +420,19 @@ static void on_data(void *ctx, struct tcp_flow *f, enum proto_dir dir, struct cu
 	struct pkt_flow *pf = f->user;
 	struct pkt_dir *pd;
 
-	if (pf == NULL || pf->tls)
+	if (pf == NULL || pf->tls || pf->ignored)
 		return;
+	/* A flow off the MQTT ports is MQTT if its client opens with CONNECT. */
+	if (pf->probing) {
+		if (dir == PROTO_S2C)
+			return;
+		if (!looks_like_connect(data)) {
+			pf->ignored = true;
+			return;
+		}
+		pf->probing = false;
+		p->stats.flows++;
+	}
 	pd = &pf->d[dir];
 	if (!pd->started) {
 		pd->started = true;
@@ -529,16 +584,35 @@ static bool want(void *ctx, struct tcp_flow *f)
 	struct packets *p = ctx;
 	struct pkt_flow *pf;
 
-	if (!is_port(p, f->server.port) && !is_port(p, f->client.port))
+	bool on_port = is_port(p, f->server.port) || is_port(p, f->client.port);
+	/* Off the MQTT ports only flows whose handshake we saw can be probed:
+	 * their first client bytes are the start of the stream. */
+	if (!on_port && !f->syn_seen)
 		return false;
 	pf = calloc(1, sizeof(*pf));
 	if (pf == NULL)
 		return false;
 	mqtt_codec_init(&pf->codec);
 	pf->codec.assumed_level = MQTT_LEVEL_311;
+	pf->probing = !on_port;
 	f->user = pf;
-	p->stats.flows++;
+	if (on_port)
+		p->stats.flows++;
 	return true;
+}
+
+/* The first FIN or RST: the moment the session ended, for the engine. */
+static void on_close(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf = f->user;
+
+	if (pf == NULL || !pf->has_session || pf->sess.ended)
+		return;
+	enum eng_close how = f->closed_side == PROTO_C2S ? (f->closed_rst ? ENG_CLOSE_CLIENT_RST : ENG_CLOSE_CLIENT_FIN)
+							: (f->closed_rst ? ENG_CLOSE_BROKER_RST : ENG_CLOSE_BROKER_FIN);
+	pf->sess.frame = at->frame;
+	engine_session_close(p->cfg.eng, &pf->sess, how, at->ts_us);
 }
 
 static void on_end(void *ctx, struct tcp_flow *f)
@@ -548,6 +622,11 @@ static void on_end(void *ctx, struct tcp_flow *f)
 
 	if (pf == NULL)
 		return;
+	if (pf->probing || pf->ignored) { /* never MQTT: nothing to say */
+		free(pf);
+		f->user = NULL;
+		return;
+	}
 	if (!pf->tls) {
 		settle(p, f, pf, PROTO_C2S, &f->last);
 		settle(p, f, pf, PROTO_S2C, &f->last);
@@ -557,6 +636,10 @@ static void on_end(void *ctx, struct tcp_flow *f)
 	if (pf->d[1].big_owed)
 		emit_too_large(p, f, pf, PROTO_S2C, &f->last);
 	packets_emit_flow(p, f, pf);
+	if (pf->has_session && !pf->sess.ended) {
+		pf->sess.frame = f->last.frame;
+		engine_session_close(p->cfg.eng, &pf->sess, ENG_CLOSE_CAPTURE_END, f->last.ts_us);
+	}
 	buf_drop(p, &pf->d[0]);
 	buf_drop(p, &pf->d[1]);
 	free(pf);
@@ -592,6 +675,7 @@ void packets_stream_ops(struct packets *p, struct tcp_stream_ops *ops)
 	ops->on_data = on_data;
 	ops->on_gap = on_gap;
 	ops->on_end = on_end;
+	ops->on_close = on_close;
 	ops->ctx = p;
 }
 

@@ -16,8 +16,12 @@
 
 #define PACKETS_DEFAULT_MAX_PACKET (1u << 20)
 
+struct engine;
+
 struct packets_config {
 	FILE *out;                 /* where lines go; not closed */
+	bool quiet;                /* no packet or flow lines at all (verdicts only) */
+	struct engine *eng;        /* when set, every flow is a session of this engine (verdicts) */
 	bool json;                 /* true: a JSON line per packet and per flow; false: a text line per flow */
 	uint32_t max_packet;       /* whole-packet cap; bigger ones are reported and skipped; 0 = 1 MiB */
 	uint64_t max_buffered;     /* partial-packet bytes buffered over all flows; 0 = 256 MiB */

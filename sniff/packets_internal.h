@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "policy/engine.h"
 #include "proto/mqtt.h"
 #include "sniff/packets.h"
 #include "sniff/tcp_stream.h"
@@ -34,8 +35,12 @@ struct pkt_flow {
 	struct pkt_dir d[2];
 	uint32_t decoded;      /* packets decoded without error */
 	bool tls;              /* the bytes are TLS records: not decoded */
+	bool probing;          /* off the MQTT ports: MQTT only if the client opens with CONNECT */
+	bool ignored;          /* probed and not MQTT */
 	uint64_t packets, errors, lost;
 	uint32_t counts[2][16];
+	bool has_session;      /* <sess> was opened with the engine */
+	struct session sess;
 };
 
 struct packets {

@@ -183,7 +183,7 @@ void packets_emit_packet(struct packets *p, const struct tcp_flow *f, enum proto
 	uint8_t type = first >> 4;
 	json_t *o;
 
-	if (!p->cfg.json)
+	if (!p->cfg.json || p->cfg.quiet)
 		return;
 	ts_text(at->ts_us, ts, sizeof(ts));
 	o = json_pack("{sIsssIsssssssssIsIsIsI}", "frame", (json_int_t)at->frame, "ts", ts, "stream",
@@ -225,6 +225,8 @@ void packets_emit_flow(struct packets *p, const struct tcp_flow *f, const struct
 	json_t *o;
 	int dir, t;
 
+	if (p->cfg.quiet)
+		return;
 	link_endpoint_str(&f->client.addr, f->client.port, a, sizeof(a));
 	link_endpoint_str(&f->server.addr, f->server.port, b, sizeof(b));
 	closed_text(f, closed, sizeof(closed));

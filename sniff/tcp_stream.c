@@ -394,6 +394,7 @@ static struct tcp_flow *flow_new(struct tcp_stream *ts, const struct link_tcp *s
 	ts->all_tail = f;
 	ts->live++;
 	ts->stats.flows++;
+	f->syn_seen = (seg->flags & TCPF_SYN) != 0; /* known to want() already */
 	f->deliver = ts->ops.want != NULL ? ts->ops.want(ts->ops.ctx, f) : true;
 	return f;
 }
@@ -478,19 +479,23 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 		half->fin = true;
 		half->fin_seq = data_seq + wire_len;
 	}
+	bool was_closed = f->closed;
 	if (seg->flags & (TCPF_FIN | TCPF_RST))
 		note_close(f, d, (seg->flags & TCPF_RST) != 0, at);
 
-	if (!f->deliver)
-		return;
-	if (wire_len > 0)
-		half_push(ts, f, d, data_seq, seg->payload, lost, at);
-	if (seg->flags & TCPF_ACK)
-		ack_advance(ts, f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, seg->ack, at);
-	if (seg->flags & TCPF_RST) { /* nothing more will be sent: holes are final */
-		flush_half(ts, f, PROTO_C2S, at);
-		flush_half(ts, f, PROTO_S2C, at);
+	if (f->deliver) {
+		if (wire_len > 0)
+			half_push(ts, f, d, data_seq, seg->payload, lost, at);
+		if (seg->flags & TCPF_ACK)
+			ack_advance(ts, f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, seg->ack, at);
+		if (seg->flags & TCPF_RST) { /* nothing more will be sent: holes are final */
+			flush_half(ts, f, PROTO_C2S, at);
+			flush_half(ts, f, PROTO_S2C, at);
+		}
 	}
+	/* After the bytes the closing segment carried were delivered. */
+	if (!was_closed && f->closed && ts->ops.on_close)
+		ts->ops.on_close(ts->ops.ctx, f, at);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */

@@ -107,10 +107,15 @@ typedef void (*tcp_gap_fn)(void *ctx, struct tcp_flow *f, enum proto_dir dir, ui
  * reused by a new connection); free f->user here. <f> is freed afterwards. */
 typedef void (*tcp_end_fn)(void *ctx, struct tcp_flow *f);
 
+/* The connection's first FIN or RST (either side; f->closed_side says
+ * which), once the bytes of the segment that carried it were delivered. */
+typedef void (*tcp_close_fn)(void *ctx, struct tcp_flow *f, const struct tcp_when *at);
+
 struct tcp_stream_ops {
 	tcp_want_fn want;      /* NULL: deliver every flow */
 	tcp_data_fn on_data;
 	tcp_gap_fn on_gap;     /* may be NULL */
+	tcp_close_fn on_close; /* may be NULL */
 	tcp_end_fn on_end;     /* may be NULL */
 	void *ctx;
 };

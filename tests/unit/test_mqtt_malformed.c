@@ -26,7 +26,7 @@ struct bad_case {
 static const struct bad_case cases[] = {
 	{ "remaining_length_fifth_byte_mqtt_1_5_5", 4, C2S, "10ffffffff01", "remaining_length_too_long", 0x81 },
 	{ "remaining_length_overlong_mqtt_1_5_5_1", 4, C2S, "10800000", "varint_not_minimal", 0x81 },
-	{ "reserved_type_0_mqtt_2_1_2", 4, C2S, "0000", "reserved_packet_type", 0x81 },
+	{ "reserved_type_0_mqtt_2_1_2", 4, C2S, "0000", "reserved_packet_type", 0x82 },
 	{ "auth_in_3_1_1_mqtt_2_1_2", 4, C2S, "f000", "auth_packet_before_mqtt5", 0x81 },
 	{ "connect_flags_nibble_mqtt_2_1_3_1", 4, C2S, "120c00044d5154540402003c0000", "fixed_header_flags_invalid", 0x81 },
 	{ "pubrel_flags_must_be_2_mqtt_2_1_3_1", 4, C2S, "60020001", "fixed_header_flags_invalid", 0x81 },
