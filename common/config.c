@@ -253,9 +253,12 @@ static const struct ww_config defaults = {
 		.heartbeat = { WW_MODE_OBSERVE, 1.5 },
 		.slow_client = { WW_MODE_OBSERVE, 8u << 20, 32u << 20, 30000 },
 		.takeover = { WW_MODE_OBSERVE, 5, 60000, 30000 },
-		.protocol = { WW_MODE_ENFORCE },
+		/* Every policy starts in shadow mode: out of the box the proxy only
+		 * watches, and nothing changes for a client until an operator has
+		 * compared would_disconnect counts and switched a policy on. */
+		.protocol = { WW_MODE_OBSERVE },
 		.receive_maximum = { WW_MODE_OBSERVE },
-		.limits = { .mode = WW_MODE_ENFORCE, .connect_timeout_ms = 10000 },
+		.limits = { .mode = WW_MODE_OBSERVE, .connect_timeout_ms = 10000 },
 		.access = { .mode = WW_MODE_OFF },
 	},
 };

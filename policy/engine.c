@@ -619,8 +619,11 @@ void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct e
 		return;
 	int64_t ct = (int64_t)pol->limits.connect_timeout_ms * 1000;
 	if (!s->connect_seen && ct > 0 && now_us - s->opened_us >= ct) {
-		engine_decide(eng, s, POL_LIMITS, pol->limits.mode, EVT_R_CONNECT_TIMEOUT, 0x8D, 0, ENG_CLOSE, now_us, act,
-			      "no CONNECT within %.1f s", (double)ct / US);
+		/* Always enforced (a proxy cannot hold sockets open for nothing),
+		 * but still counted under limits. */
+		engine_decide(eng, s, POL_LIMITS, eng->cfg.passive ? WW_MODE_OBSERVE : WW_MODE_ENFORCE,
+			      EVT_R_CONNECT_TIMEOUT, 0x8D, 0, ENG_CLOSE, now_us, act, "no CONNECT within %.1f s",
+			      (double)ct / US);
 		return;
 	}
 	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && pol->heartbeat.factor > 1.0) {

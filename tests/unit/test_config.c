@@ -70,9 +70,9 @@ static void test_defaults_are_the_documented_ones(void **state)
 	assert_int_equal(p->takeover.storm_count, 5);
 	assert_int_equal(p->takeover.storm_window_ms, 60000);
 	assert_int_equal(p->takeover.cooldown_ms, 30000);
-	assert_int_equal(p->protocol.mode, WW_MODE_ENFORCE);
+	assert_int_equal(p->protocol.mode, WW_MODE_OBSERVE);
 	assert_int_equal(p->receive_maximum.mode, WW_MODE_OBSERVE);
-	assert_int_equal(p->limits.mode, WW_MODE_ENFORCE);
+	assert_int_equal(p->limits.mode, WW_MODE_OBSERVE);
 	assert_int_equal(p->limits.max_packet_size, 0);
 	assert_true(p->limits.msgs_per_s == 0 && p->limits.bytes_per_s == 0);
 	assert_int_equal(p->limits.max_connections, 0);

@@ -322,7 +322,8 @@ static void test_one_source_reconnecting_is_no_storm(void **state)
 static void test_second_connect_is_protocol_error_mqtt_3_1_0_2(void **state)
 {
 	(void)state;
-	make_engine(); /* protocol policy enforces by default */
+	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
+	make_engine();
 	struct session s;
 	open_session(&s, 1, "10.0.0.1", 0);
 	connected(&s, "c", 60, true, 0);
@@ -337,6 +338,7 @@ static void test_second_connect_is_protocol_error_mqtt_3_1_0_2(void **state)
 static void test_malformed_publish_is_disconnected_with_0x81(void **state)
 {
 	(void)state;
+	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
 	open_session(&s, 1, "10.0.0.1", 0);
@@ -350,9 +352,29 @@ static void test_malformed_publish_is_disconnected_with_0x81(void **state)
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_MALFORMED_PACKET);
 }
 
+static void test_defaults_only_observe_a_malformed_packet(void **state)
+{
+	(void)state;
+	make_engine(); /* every policy starts in shadow mode */
+	struct session s;
+	open_session(&s, 1, "10.0.0.1", 0);
+	connected(&s, "c", 60, true, 0);
+	struct eng_action act = feed(&s, PROTO_C2S, "36050001610001", 1); /* QoS 3 */
+	assert_int_equal(act.flags, 0);
+	const struct seen *w = find(EVT_WOULD_DISCONNECT, 0);
+	assert_non_null(w);
+	assert_int_equal(w->reason, EVT_R_MALFORMED_PACKET);
+	assert_string_equal(w->policy, "protocol");
+	engine_session_close(eng, &s, ENG_CLOSE_BROKER_FIN, S(1.1));
+	/* The broker closed: the client's last packet is why, inferred. */
+	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_MALFORMED_PACKET);
+	assert_int_equal(find(EVT_DISCONNECT, 0)->closed_by, EVT_BY_BROKER);
+}
+
 static void test_first_packet_not_connect_is_closed(void **state)
 {
 	(void)state;
+	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
 	open_session(&s, 1, "10.0.0.1", 0);
@@ -515,6 +537,7 @@ static void test_rate_limit_disconnects_with_0x96(void **state)
 {
 	(void)state;
 	cfg.policies.limits.msgs_per_s = 10;
+	cfg.policies.limits.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
 	open_session(&s, 1, "10.0.0.1", 0);
@@ -546,6 +569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_connect_is_protocol_error_mqtt_3_1_0_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_publish_is_disconnected_with_0x81, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_packet_not_connect_is_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults_only_observe_a_malformed_packet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_maximum_exceeded_mqtt_3_3_4_9, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_goes_offline_then_is_cut_after_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_that_catches_up_is_resumed, setup, teardown),
