@@ -20,4 +20,8 @@ void cmd_sniff_usage(FILE *out);
 int cmd_proxy(int argc, char **argv);
 void cmd_proxy_usage(FILE *out);
 
+/* `wirewarden why`: one client's sessions and why each ended (cli/why.c). */
+int cmd_why(int argc, char **argv);
+void cmd_why_usage(FILE *out);
+
 #endif

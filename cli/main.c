@@ -21,7 +21,7 @@ static const struct cli_cmd cmds[] = {
 	{ "sniff", "explain MQTT traffic in a pcap/pcapng capture", cmd_sniff, cmd_sniff_usage },
 	{ "proxy", "run between MQTT clients and the broker, watch every session, enforce policies", cmd_proxy,
 	  cmd_proxy_usage },
-	{ "why", "explain one client's disconnects from recorded events", NULL, NULL },
+	{ "why", "every session of one client and why it ended, from captures and event logs", cmd_why, cmd_why_usage },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))

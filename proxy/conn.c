@@ -112,6 +112,16 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 	conn_close(c, c->close_how);
 }
 
+/* Whether the broker side has nothing more to send: the bytes already
+ * relayed toward it, and the DISCONNECT 0x04 of end_upstream_keeping_will(),
+ * must reach it before its socket is closed (conn_free() discards a
+ * bufferevent's pending output). */
+static bool upstream_flushed(const struct conn *c)
+{
+	return !c->ubev || !c->upstream_up || c->upstream_eof ||
+	       evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0;
+}
+
 static void close_after_flush(struct conn *c, enum eng_close how)
 {
 	c->closing = true;
@@ -119,12 +129,16 @@ static void close_after_flush(struct conn *c, enum eng_close how)
 	if (c->ubev)
 		bufferevent_disable(c->ubev, EV_READ);
 	bufferevent_disable(c->cbev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0) {
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0 && upstream_flushed(c)) {
 		conn_close(c, how);
 		return;
 	}
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
 	bufferevent_enable(c->cbev, EV_WRITE);
+	if (!upstream_flushed(c)) { /* upstream_write_cb closes once both are out */
+		bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->ubev, EV_WRITE);
+	}
 	if (!c->linger)
 		c->linger = evtimer_new(c->w->base, linger_cb, c);
 	struct timeval tv = { LINGER_S, 0 };
@@ -142,20 +156,14 @@ static void end_upstream_keeping_will(struct conn *c)
 	if (c->s.level >= MQTT_LEVEL_5 && c->upstream_up && c->s.connack_seen && !c->s.refused) {
 		uint8_t pkt[8];
 		size_t n = mqtt_encode_disconnect(MQTT_LEVEL_5, 0x04, NULL, pkt, sizeof pkt);
-		/* bufferevent_flush() does nothing on a socket bufferevent, so a
-		 * shutdown() right after bufferevent_write() sent the FIN before
-		 * the DISCONNECT (the broker saw a bare close, and the DISCONNECT
-		 * hit EPIPE). Write what is pending and the DISCONNECT straight to
-		 * the (non-blocking) socket, and send FIN only once all of it went
-		 * out; if the broker is not reading, it stays queued and the close
-		 * sends FIN after it. */
-		struct evbuffer *out = bufferevent_get_output(c->ubev);
-		evutil_socket_t fd = bufferevent_getfd(c->ubev);
-		evbuffer_add(out, pkt, n);
-		while (fd >= 0 && evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
-			;
-		if (fd >= 0 && evbuffer_get_length(out) == 0)
-			shutdown(fd, SHUT_WR);
+		/* Queued after what is already on its way to the broker. This used
+		 * to be followed by bufferevent_flush() and shutdown(SHUT_WR), but
+		 * the flush does nothing on a socket bufferevent: the FIN went out
+		 * first, the DISCONNECT hit EPIPE and the broker saw a bare close
+		 * (and the client's last PUBLISHes were lost with it). Now
+		 * close_after_flush() waits for this output to drain (bounded by
+		 * LINGER_S) and the close sends the FIN after it. */
+		bufferevent_write(c->ubev, pkt, n);
 	}
 }
 
@@ -249,7 +257,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && upstream_flushed(c))
 			conn_close(c, c->close_how);
 		return;
 	}
@@ -267,6 +275,11 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 static void upstream_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	if (c->closing) { /* our final bytes to the broker are out (see close_after_flush) */
+		if (upstream_flushed(c) && evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
+			conn_close(c, c->close_how);
+		return;
+	}
 	if (c->client_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		evutil_socket_t fd = bufferevent_getfd(bev);
 		if (fd >= 0)
@@ -282,7 +295,13 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	struct conn *c = arg;
 	if (c->closing) {
-		conn_close(c, c->close_how);
+		/* The client went while we were closing: what is still queued for
+		 * it can no longer arrive, but what is queued for the broker (the
+		 * DISCONNECT 0x04, the client's last packets) still goes out. */
+		bufferevent_disable(c->cbev, EV_READ | EV_WRITE);
+		evbuffer_drain(bufferevent_get_output(c->cbev), evbuffer_get_length(bufferevent_get_output(c->cbev)));
+		if (upstream_flushed(c))
+			conn_close(c, c->close_how);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {

@@ -95,7 +95,7 @@ def test_malformed_publish_observe_is_forwarded(broker, proxy, raw):
 
 def test_first_packet_not_connect_is_closed_before_dialling_the_broker(broker, proxy, raw, tap):
     t = tap(broker.port)
-    px = proxy(t.port)  # protocol defaults to enforce
+    px = proxy(t.port, proto("enforce"))  # every policy defaults to observe
     r = raw(px.port)
     r.send(P.pingreq())
     assert r.wait_closed() == []

@@ -1,0 +1,68 @@
+/* See pipeline.h. */
+#include "sniff/pipeline.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/engine.h"
+#include "sniff/capture.h"
+#include "sniff/link.h"
+#include "sniff/packets.h"
+#include "sniff/tcp_stream.h"
+
+int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports, const struct evt_sinks *sinks,
+			char *err, size_t errlen)
+{
+	char cerr[CAPTURE_ERR_LEN];
+	struct capture *cap = capture_open(path, cerr, sizeof cerr);
+	if (!cap) {
+		snprintf(err, errlen, "%s", cerr);
+		return -1;
+	}
+	int dlt = capture_link_type(cap);
+	if (!link_type_supported(dlt)) {
+		snprintf(err, errlen, "%s: link type %s is not supported", path, capture_link_name(cap));
+		capture_close(cap);
+		return -1;
+	}
+	struct engine_config ec = { .passive = true, .protocol = "mqtt" };
+	struct engine *eng = engine_new(&ec, sinks);
+	struct packets_config pcfg = { .out = stdout, .quiet = true, .eng = eng };
+	struct tcp_stream_config tcfg = { 0 };
+	if (n_ports > TCP_STREAM_MAX_PORTS)
+		n_ports = TCP_STREAM_MAX_PORTS;
+	memcpy(pcfg.ports, ports, n_ports * sizeof *ports);
+	memcpy(tcfg.ports, ports, n_ports * sizeof *ports);
+	pcfg.n_ports = tcfg.n_ports = n_ports;
+	struct packets *pk = eng ? packets_new(&pcfg) : NULL;
+	struct tcp_stream *ts = NULL;
+	struct tcp_stream_ops ops;
+	if (pk) {
+		packets_stream_ops(pk, &ops);
+		ts = tcp_stream_new(&tcfg, &ops);
+	}
+	int rc = 0;
+	if (!ts) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	} else {
+		struct capture_frame fr;
+		enum capture_status st;
+		while ((st = capture_next(cap, &fr, cerr, sizeof cerr)) == CAPTURE_FRAME) {
+			struct link_tcp seg;
+			struct tcp_when at = { fr.num, fr.ts_us };
+			if (link_decode(dlt, cursor_make(fr.data, fr.caplen), &seg, NULL) == LINK_TCP)
+				tcp_stream_segment(ts, &seg, &at);
+		}
+		tcp_stream_finish(ts);
+		if (st == CAPTURE_ERROR) {
+			snprintf(err, errlen, "%s", cerr);
+			rc = -1;
+		}
+	}
+	tcp_stream_free(ts);
+	packets_free(pk);
+	engine_free(eng);
+	capture_close(cap);
+	return rc;
+}

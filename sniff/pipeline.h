@@ -1,0 +1,18 @@
+/* The sniffer's whole path over one capture file, for callers that only want
+ * the engine's events (`wirewarden why`): capture -> link -> tcp_stream ->
+ * packets -> engine (passive, capture time) -> <sinks>. */
+#ifndef WW_SNIFF_PIPELINE_H
+#define WW_SNIFF_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink/sink.h"
+
+/* Runs <path> through the sniffer; every event goes to <sinks>. <ports>
+ * are the TCP ports taken as MQTT (flows elsewhere count when they open with
+ * CONNECT). Returns 0, or -1 with a one-line reason in <err>. */
+int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports, const struct evt_sinks *sinks,
+			char *err, size_t errlen);
+
+#endif
