@@ -342,7 +342,8 @@ int cmd_why(int argc, char **argv)
 			rc = CLI_USAGE;
 		}
 	}
-	qsort(w.s, w.n, sizeof *w.s, by_end);
+	if (w.n)
+		qsort(w.s, w.n, sizeof *w.s, by_end);
 	if (json)
 		print_json(&w);
 	else

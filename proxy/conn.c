@@ -112,14 +112,27 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 	conn_close(c, c->close_how);
 }
 
-/* Whether the broker side has nothing more to send: the bytes already
- * relayed toward it, and the DISCONNECT 0x04 of end_upstream_keeping_will(),
- * must reach it before its socket is closed (conn_free() discards a
- * bufferevent's pending output). */
+/* Closing, the broker side is done when it was never reached or has closed
+ * after our FIN. Until then the bytes already relayed toward it (the
+ * client's last packets, the DISCONNECT 0x04 of end_upstream_keeping_will())
+ * may still be on their way: conn_free() would discard a bufferevent's
+ * pending output, and a close() with the broker's answers unread sends a
+ * RST, on which mosquitto drops the packets it has read but not handled. */
 static bool upstream_flushed(const struct conn *c)
 {
-	return !c->ubev || !c->upstream_up || c->upstream_eof ||
-	       evbuffer_get_length(bufferevent_get_output(c->ubev)) == 0;
+	return !c->ubev || !c->upstream_up || c->upstream_eof;
+}
+
+/* Closing: once our last bytes to the broker are written, sends FIN and reads
+ * (and drops) what the broker still sends until it closes too. */
+static void upstream_finish(struct conn *c)
+{
+	if (upstream_flushed(c) || evbuffer_get_length(bufferevent_get_output(c->ubev)) > 0)
+		return;
+	evutil_socket_t fd = bufferevent_getfd(c->ubev);
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+	bufferevent_enable(c->ubev, EV_READ);
 }
 
 static void close_after_flush(struct conn *c, enum eng_close how)
@@ -129,13 +142,14 @@ static void close_after_flush(struct conn *c, enum eng_close how)
 	if (c->ubev)
 		bufferevent_disable(c->ubev, EV_READ);
 	bufferevent_disable(c->cbev, EV_READ);
+	upstream_finish(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0 && upstream_flushed(c)) {
 		conn_close(c, how);
 		return;
 	}
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
 	bufferevent_enable(c->cbev, EV_WRITE);
-	if (!upstream_flushed(c)) { /* upstream_write_cb closes once both are out */
+	if (!upstream_flushed(c)) { /* upstream_write_cb sends FIN once it is all out */
 		bufferevent_setwatermark(c->ubev, EV_WRITE, 0, 0);
 		bufferevent_enable(c->ubev, EV_WRITE);
 	}
@@ -160,9 +174,10 @@ static void end_upstream_keeping_will(struct conn *c)
 		 * to be followed by bufferevent_flush() and shutdown(SHUT_WR), but
 		 * the flush does nothing on a socket bufferevent: the FIN went out
 		 * first, the DISCONNECT hit EPIPE and the broker saw a bare close
-		 * (and the client's last PUBLISHes were lost with it). Now
-		 * close_after_flush() waits for this output to drain (bounded by
-		 * LINGER_S) and the close sends the FIN after it. */
+		 * (and the client's last PUBLISHes were lost with it). Now the FIN
+		 * follows once this is written (upstream_finish()), and the
+		 * connection is freed when the broker has closed too, or after
+		 * LINGER_S. */
 		bufferevent_write(c->ubev, pkt, n);
 	}
 }
@@ -214,8 +229,11 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 
 static void upstream_read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
 	struct conn *c = arg;
+	if (c->closing) { /* after our FIN (upstream_finish): only waiting for the broker's close */
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
 	relay(c, PROTO_S2C);
 	if (c->closing)
 		return;
@@ -275,9 +293,8 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 static void upstream_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->closing) { /* our final bytes to the broker are out (see close_after_flush) */
-		if (upstream_flushed(c) && evbuffer_get_length(bufferevent_get_output(c->cbev)) == 0)
-			conn_close(c, c->close_how);
+	if (c->closing) { /* our last bytes to the broker are out: FIN, then wait for its close */
+		upstream_finish(c);
 		return;
 	}
 	if (c->client_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {

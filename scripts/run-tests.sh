@@ -77,5 +77,25 @@ else
 	report "integration tests (no binary)" 0 1
 fi
 
+# The capture-reading tests again, against the ASan+UBSan binary: every
+# capture in the corpus through every layer with the sanitizers watching.
+if [ -x build-asan/wirewarden ]; then
+	WIREWARDEN="$top/build-asan/wirewarden" /usr/bin/python3 -m pytest tests/integration/test_sniff_corpus.py \
+		tests/integration/test_sniff_verdicts.py tests/integration/test_why.py -q -p no:cacheprovider \
+		--junitxml=build-asan/pytest.xml >build-asan/pytest.out 2>&1
+	tail -5 build-asan/pytest.out
+	if [ -f build-asan/pytest.xml ]; then
+		set -- $(/usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+s = r if r.tag == "testsuite" else r.find("testsuite")
+t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
+print(t - f - e - k, f + e)' build-asan/pytest.xml)
+		report "capture tests (ASan+UBSan binary)" "$1" "$2"
+	else
+		report "capture tests (ASan+UBSan binary)" 0 1
+	fi
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

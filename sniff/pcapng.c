@@ -37,6 +37,8 @@ struct blk {
 
 static void put(struct blk *b, const void *src, size_t n)
 {
+	if (n == 0)
+		return;
 	if (b->overflow || b->cap - b->len < n) {
 		b->overflow = true;
 		return;

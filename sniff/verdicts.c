@@ -221,7 +221,8 @@ static int by_trouble(const void *a, const void *b)
 
 void verdicts_summary(struct verdicts *v, FILE *out)
 {
-	qsort(v->rows, v->n_rows, sizeof *v->rows, by_trouble);
+	if (v->n_rows)
+		qsort(v->rows, v->n_rows, sizeof *v->rows, by_trouble);
 	fprintf(out, "\n%llu connection%s, %u client id%s\n", (unsigned long long)v->n_verdicts,
 		v->n_verdicts == 1 ? "" : "s", v->n_rows, v->n_rows == 1 ? "" : "s");
 	for (uint32_t i = 0; i < v->n_rows; i++) {
@@ -245,7 +246,8 @@ static int by_frame(const void *a, const void *b)
 
 void verdicts_comments_done(struct verdicts *v)
 {
-	qsort(v->comments, v->n_comments, sizeof *v->comments, by_frame);
+	if (v->n_comments)
+		qsort(v->comments, v->n_comments, sizeof *v->comments, by_frame);
 }
 
 unsigned verdicts_comments_for(struct verdicts *v, uint64_t frame, const char **out, unsigned max)
