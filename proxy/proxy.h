@@ -102,7 +102,7 @@ int64_t proxy_now_us(void);
 
 /* relay.c */
 void relay(struct conn *c, enum proto_dir dir);
-void relay_note_s2c_boundary(struct conn *c);
+void relay_note_s2c_boundary(struct conn *c, uint64_t at);
 void relay_cut_client_queue(struct conn *c);
 uint64_t relay_client_depth(struct conn *c);
 

@@ -19,7 +19,7 @@ static struct bufferevent *dst_of(struct conn *c, enum proto_dir d) { return d =
 
 /* Remembers where a packet toward the client starts, so that a slow client's
  * queue can later be cut at a packet boundary (see relay_cut_client_queue). */
-void relay_note_s2c_boundary(struct conn *c)
+void relay_note_s2c_boundary(struct conn *c, uint64_t at)
 {
 	uint64_t drained = c->s2c_added - evbuffer_get_length(bufferevent_get_output(c->cbev));
 	unsigned k = 0;
@@ -31,7 +31,7 @@ void relay_note_s2c_boundary(struct conn *c)
 	}
 	/* Keeping the oldest boundaries is what a cut needs: when full, skip. */
 	if (c->n_boundary < PROXY_BOUNDARIES)
-		c->boundary[c->n_boundary++] = c->s2c_added;
+		c->boundary[c->n_boundary++] = at;
 }
 
 void relay_cut_client_queue(struct conn *c)
@@ -115,7 +115,7 @@ static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t
 
 	bool hold = (act.flags & ENG_HOLD) != 0;
 	if (d == PROTO_S2C && !hold)
-		relay_note_s2c_boundary(c);
+		relay_note_s2c_boundary(c, c->s2c_added);
 	size_t now_n = have >= total ? (size_t)total : have;
 	pass(c, d, now_n, hold);
 	if (now_n < total) {
@@ -125,6 +125,59 @@ static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t
 	if (act.flags & ~(unsigned)ENG_HOLD)
 		conn_apply(c, &act);
 	return !c->closing;
+}
+
+/* The fast path: walks the whole packets at the head of the input in place,
+ * shows each to the engine, and moves the run on with one call. Returns the
+ * bytes it moved (0: the head packet needs the careful path below), or
+ * (size_t)-1 when it stopped at a packet the engine acted on. */
+#define RELAY_WINDOW (128 * 1024)
+static size_t relay_run(struct conn *c, enum proto_dir d, struct evbuffer *in, size_t len, uint32_t cap)
+{
+	uint8_t hdr[5];
+	struct proto_frame fr = { 0 };
+	struct proto_diag diag;
+	evbuffer_copyout(in, hdr, len < sizeof hdr ? len : sizeof hdr);
+	if (mqtt_frame_peek(cursor_make(hdr, len < sizeof hdr ? len : sizeof hdr), cap, &fr, &diag) == PROTO_E_MALFORMED ||
+	    fr.hdr_len == 0 || proto_frame_len(&fr) > RELAY_WINDOW || proto_frame_len(&fr) > len)
+		return 0;
+	size_t window = len < RELAY_WINDOW ? len : RELAY_WINDOW;
+	const uint8_t *p = contiguous(in, window);
+	if (!p)
+		return 0;
+	size_t off = 0;
+	while (off < window) {
+		memset(&fr, 0, sizeof fr);
+		if (mqtt_frame_peek(cursor_make(p + off, window - off), cap, &fr, &diag) != PROTO_OK)
+			break; /* partial or bad: the careful path takes it from here */
+		size_t total = (size_t)proto_frame_len(&fr);
+		struct mqtt_packet pkt;
+		struct eng_action act;
+		int64_t now = proxy_now_us();
+		if (mqtt_decode(&c->codec, d, cursor_make(p + off, total), &pkt, &diag) == PROTO_OK)
+			engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, &act);
+		else
+			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[off] >> 4, total, now, &act);
+		if (act.flags) {
+			/* Everything before it goes on as it is; then this packet as the
+			 * engine says. The input moves, so the walk stops here. */
+			bool hold = (act.flags & ENG_HOLD) != 0;
+			if (off)
+				pass(c, d, off, false);
+			if (d == PROTO_S2C && !hold)
+				relay_note_s2c_boundary(c, c->s2c_added);
+			pass(c, d, total, hold);
+			if (act.flags & ~(unsigned)ENG_HOLD)
+				conn_apply(c, &act);
+			return (size_t)-1;
+		}
+		if (d == PROTO_S2C)
+			relay_note_s2c_boundary(c, c->s2c_added + off);
+		off += total;
+	}
+	if (off)
+		pass(c, d, off, false);
+	return off;
 }
 
 void relay(struct conn *c, enum proto_dir d)
@@ -148,6 +201,8 @@ void relay(struct conn *c, enum proto_dir d)
 			pass(c, d, len, false);
 			break;
 		}
+		if (relay_run(c, d, in, len, d == PROTO_C2S ? cap : 0) != 0)
+			continue;
 		uint8_t hdr[5];
 		size_t k = len < sizeof hdr ? len : sizeof hdr;
 		evbuffer_copyout(in, hdr, k);
@@ -158,11 +213,24 @@ void relay(struct conn *c, enum proto_dir d)
 		enum proto_err r = mqtt_frame_peek(cursor_make(hdr, k), d == PROTO_C2S ? cap : 0, &fr, &diag);
 		if (r != PROTO_OK && r != PROTO_NEED_MORE) {
 			struct eng_action act;
-			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, hdr[0] >> 4, 0, proxy_now_us(), &act);
+			/* Over the configured cap, but a readable header: reported, and
+			 * unless enforced streamed through unread, framing intact. */
+			struct proto_frame whole = { 0 };
+			struct proto_diag ignore;
+			bool readable = r == PROTO_E_TOO_LARGE &&
+					mqtt_frame_peek(cursor_make(hdr, k), 0, &whole, &ignore) != PROTO_E_MALFORMED &&
+					whole.hdr_len != 0;
+			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, hdr[0] >> 4, readable ? proto_frame_len(&whole) : 0,
+					    proxy_now_us(), &act);
 			if (act.flags & ~(unsigned)ENG_HOLD) {
 				conn_apply(c, &act);
 				if (c->closing)
 					break;
+			}
+			if (readable) {
+				st->skip_left = proto_frame_len(&whole);
+				st->skip_drop = false;
+				continue;
 			}
 			/* Observing only: the stream cannot be framed any more, so it is
 			 * relayed as it comes (the engine has logged why). */
