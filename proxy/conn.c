@@ -20,7 +20,8 @@
 
 #include <event2/buffer.h>
 
-#define LINGER_S 2 /* how long a final DISCONNECT or CONNACK may take to flush */
+#define LINGER_S 2
+#define DEPTH_CHECK_BYTES (64 * 1024) /* how long a final DISCONNECT or CONNACK may take to flush */
 
 int64_t proxy_now_us(void)
 {
@@ -238,8 +239,11 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
 	if (c->closing)
 		return;
 	update_backpressure(c);
+	/* The kernel is only asked for its queue (SIOCOUTQ, one syscall) once our
+	 * own queue toward the client is building up: below that the client is
+	 * keeping up, and the 250 ms sweep watches anyway. */
 	struct eng_action act;
-	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0 || c->s.slow_since_us) {
+	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > DEPTH_CHECK_BYTES || c->s.slow_since_us) {
 		engine_on_queue(c->w->px->eng, &c->s, relay_client_depth(c), proxy_now_us(), &act);
 		if (act.flags)
 			conn_apply(c, &act);
