@@ -20,8 +20,8 @@
 
 #include <event2/buffer.h>
 
-#define LINGER_S 2
-#define DEPTH_CHECK_BYTES (64 * 1024) /* how long a final DISCONNECT or CONNACK may take to flush */
+#define LINGER_S 2 /* how long a final DISCONNECT or CONNACK may take to flush */
+#define DEPTH_CHECK_BYTES (64 * 1024)
 
 int64_t proxy_now_us(void)
 {
