@@ -133,6 +133,14 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 	s->decided = why;
 	s->decided_mode = EVT_MODE_ENFORCE;
 	s->decided_policy = engine_policy_name(pol);
+	/* What the client is sent: a CONNACK code (its 3.1.1 form below v5), a v5
+	 * DISCONNECT code, or nothing (a 3.1.1 client is just closed). */
+	if (flags & ENG_REFUSE_CONNACK)
+		s->decided_wire = s->level >= MQTT_LEVEL_5 ? v5 : (v3 ? v3 : mqtt_reason_to_v3_connack(v5));
+	else if ((flags & ENG_DISCONNECT) && s->level >= MQTT_LEVEL_5)
+		s->decided_wire = v5;
+	else
+		s->decided_wire = -1;
 	snprintf(s->decided_detail, sizeof s->decided_detail, "%s", detail);
 	s->phase = EVT_PHASE_CLOSING;
 	pthread_mutex_lock(&eng->lock);
@@ -201,6 +209,12 @@ void engine_session_open(struct engine *eng, struct session *s, uint64_t conn_id
 	s->opened_us = s->last_client_us = s->last_broker_us = now_us;
 	s->recv_max_broker = s->recv_max_client = 65535;
 	s->tokens_at_us = now_us;
+	/* Rate buckets start full (one second of the allowed rate). They used
+	 * to be filled at the first PUBLISH when packets_c2s <= 1, which never
+	 * holds (the CONNECT came first): they started empty, and a client
+	 * publishing right after its CONNACK was cut at its first message. */
+	s->tokens_msgs = eng->cfg.pol.limits.msgs_per_s;
+	s->tokens_bytes = eng->cfg.pol.limits.bytes_per_s;
 
 	const struct ww_policies *pol = &eng->cfg.pol;
 	pthread_mutex_lock(&eng->lock);
@@ -444,10 +458,6 @@ static void on_client_publish(struct engine *eng, struct session *s, const struc
 		}
 	}
 	if (pol->limits.msgs_per_s > 0 || pol->limits.bytes_per_s > 0) {
-		if (s->packets_c2s <= 1) { /* start with full buckets */
-			s->tokens_msgs = pol->limits.msgs_per_s;
-			s->tokens_bytes = pol->limits.bytes_per_s;
-		}
 		refill(s, pol, now_us);
 		bool over = false;
 		if (pol->limits.msgs_per_s > 0 && (s->tokens_msgs -= 1) < 0)
@@ -654,6 +664,7 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
 	s->decided = why;
 	s->decided_mode = EVT_MODE_ENFORCE;
 	s->decided_policy = NULL;
+	s->decided_wire = s->connect_seen && s->level >= MQTT_LEVEL_5 ? (code > 0 ? code : 0x98) : -1;
 	snprintf(s->decided_detail, sizeof s->decided_detail, "%s", detail ? detail : "");
 	s->phase = EVT_PHASE_CLOSING;
 	act->flags = s->connect_seen ? ENG_DISCONNECT : ENG_CLOSE;

@@ -102,6 +102,7 @@ struct session {
 	/* the decision that ends this session, if wirewarden made one */
 	enum evt_reason decided;
 	enum evt_mode decided_mode;
+	int decided_wire;                    /* the code wirewarden sent the client, -1 = none */
 	const char *decided_policy;
 	char decided_detail[160];
 	/* last client-side violation, for inference when the broker closes */
@@ -111,6 +112,17 @@ struct session {
 	 * (the shell sets <frame> before each call), 0 in the proxy. */
 	uint64_t frame, connect_frame, connack_frame, last_client_frame, disconnect_frame, violation_frame;
 	bool midstream;                      /* sniff: picked up after the handshake; no CONNECT to expect */
+	/* sniff: the client's receive window as TCP showed it, set by the shell
+	 * before each engine_on_queue(): zero since <client_window_zero_us>
+	 * (frame <client_window_zero_frame>) while <client_window_zero>, and the
+	 * broker's window probes in that time. */
+	bool client_window_zero;
+	int64_t client_window_zero_us;
+	uint64_t client_window_zero_frame;
+	uint32_t client_window_probes;
+	/* sniff: payload bytes the capture lost per direction, and the frame at
+	 * which the first loss showed; set by the shell. */
+	uint64_t lost_c2s, lost_s2c, lost_frame;
 	struct id_entry *ide;                /* client-id table entry (engine lock) */
 	uint32_t id_generation;              /* entry generation when this session connected */
 };

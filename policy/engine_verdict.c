@@ -3,9 +3,11 @@
  * DISCONNECT either side sent (its reason code is stated on the wire); a
  * CONNACK refusal; then, when the broker closed without a word, inference
  * from what the session watch saw (a newer connection with the same client
- * id, the client's silence against its keep-alive, the client's last
- * violation); a client that closed without DISCONNECT vanished. When the wire
- * cannot tell, the answer is `unknown`, never a confident guess. */
+ * id, the client's last violation, its silence against its keep-alive, a
+ * client that stopped reading: its TCP window closed, or the proxy paused
+ * for it); a client that closed without DISCONNECT vanished. When the wire
+ * cannot tell, the answer is `unknown`, never a confident guess; when the
+ * capture lost bytes of the connection, an inferred answer is a `guess`. */
 #include "policy/engine_internal.h"
 
 #include <stdio.h>
@@ -66,8 +68,26 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 		if (silent >= 1.5 * s->keepalive_s - 0.25) {
 			evt_add_evidence(e, s->last_client_frame, "keep-alive %u s, client silent %.1f s since its last packet",
 					 s->keepalive_s, silent);
+			if (s->client_window_zero) /* a stuck client: not reading either */
+				evt_add_evidence(e, s->client_window_zero_frame, "the client's receive window had been closed for %.1f s",
+						 (double)(now_us - s->client_window_zero_us) / US);
 			return EVT_R_KEEPALIVE_TIMEOUT;
 		}
+	}
+	/* The client stopped reading: its receive window closed and stayed
+	 * closed until the broker gave up (sniff), or the proxy had paused
+	 * reading from the broker for this slow client. */
+	if (s->client_window_zero) {
+		evt_add_evidence(e, s->client_window_zero_frame,
+				 "client window closed for %.1f s, %llu bytes unacknowledged, %u window probes",
+				 (double)(now_us - s->client_window_zero_us) / US, (unsigned long long)s->queued_to_client,
+				 s->client_window_probes);
+		return EVT_R_SLOW_CONSUMER;
+	}
+	if (s->slow_paused) {
+		evt_add_evidence(e, 0, "reading from the broker paused for this slow client for %.1f s, %llu bytes queued",
+				 (double)(now_us - s->slow_since_us) / US, (unsigned long long)s->queued_to_client);
+		return EVT_R_SLOW_CONSUMER;
 	}
 	if (s->level >= MQTT_LEVEL_5 && s->recv_max_broker < 65535 && s->inflight_c2s > s->recv_max_broker) {
 		evt_add_evidence(e, s->last_client_frame, "%u QoS 1/2 PUBLISH unacknowledged, Receive Maximum %u", s->inflight_c2s,
@@ -76,6 +96,14 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 	}
 	*conf = eng->cfg.passive ? EVT_CONF_UNKNOWN : EVT_CONF_STATED;
 	return eng->cfg.passive ? EVT_R_UNKNOWN : EVT_R_UPSTREAM_CLOSED;
+}
+
+/* sniff: a client that stopped reading (zero receive window) and fell
+ * silent past 1.5 x its keep-alive before it closed. */
+static bool stuck_past_keepalive(const struct session *s, int64_t now_us)
+{
+	return s->client_window_zero && s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 &&
+	       (double)(now_us - s->last_client_us) / US >= 1.5 * s->keepalive_s - 0.25;
 }
 
 void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us)
@@ -95,6 +123,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		by = EVT_BY_PROXY;
 		e.mode = s->decided_mode;
 		e.policy = s->decided_policy;
+		e.wire_reason = s->decided_wire;
 		if (s->decided_detail[0])
 			evt_add_evidence(&e, 0, "%s", s->decided_detail);
 	} else if (s->client_disconnect_seen) {
@@ -119,8 +148,11 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 	} else if (s->refused) {
 		by = EVT_BY_BROKER;
 		e.wire_reason = s->connack_code;
-		why = engine_connack_reason(s, s->connack_code, s->level < MQTT_LEVEL_5, &conf);
-		evt_add_evidence(&e, s->connack_frame, "CONNACK refused with %s%u%s", s->level < MQTT_LEVEL_5 ? "return code " : "reason ",
+		/* Without a CONNECT (a capture picked up mid-stream) the level is
+		 * unknown: a code of 0x80 or more can only be MQTT 5's. */
+		bool v3 = s->level ? s->level < MQTT_LEVEL_5 : s->connack_code < 0x80;
+		why = engine_connack_reason(s, s->connack_code, v3, &conf);
+		evt_add_evidence(&e, s->connack_frame, "CONNACK refused with %s%u%s", v3 ? "return code " : "reason ",
 				 s->connack_code, s->credentials ? " (credentials were given)" : "");
 	} else if (how == ENG_CLOSE_CAPTURE_END) {
 		why = EVT_R_STILL_OPEN;
@@ -131,6 +163,19 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 	} else if (how == ENG_CLOSE_SHUTDOWN || how == ENG_CLOSE_PROXY) {
 		why = EVT_R_SERVER_SHUTDOWN;
 		by = EVT_BY_PROXY;
+	} else if (client_closed && stuck_past_keepalive(s, now_us)) {
+		/* The broker's close was due [MQTT-3.1.2-24] but no FIN passes a
+		 * zero window: what the wire shows last is the client giving up
+		 * (mosquitto logs "exceeded timeout" for such a client). */
+		why = EVT_R_KEEPALIVE_TIMEOUT;
+		by = EVT_BY_BROKER;
+		conf = EVT_CONF_INFERRED;
+		evt_add_evidence(&e, s->last_client_frame, "keep-alive %u s, client silent %.1f s since its last packet",
+				 s->keepalive_s, (double)(now_us - s->last_client_us) / US);
+		evt_add_evidence(&e, s->client_window_zero_frame,
+				 "its receive window closed %.1f s before: the broker's close could not reach it",
+				 (double)(now_us - s->client_window_zero_us) / US);
+		evt_add_evidence(&e, s->frame, "then the client %s", how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
 	} else if (client_closed) {
 		why = EVT_R_CLIENT_VANISHED;
 		by = EVT_BY_CLIENT;
@@ -140,6 +185,17 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		evt_add_evidence(&e, s->frame, "broker %s first, without DISCONNECT",
 				 how == ENG_CLOSE_BROKER_RST ? "reset the connection" : "closed (FIN)");
 		why = infer_broker_close(eng, s, now_us, &conf, &e);
+	}
+	/* sniff: the capture lost bytes of this connection. A reason the wire
+	 * stated stands; one inferred (or a client that seemed to vanish) may
+	 * hang on a packet among the lost bytes, so it becomes a guess. */
+	if (s->lost_c2s + s->lost_s2c > 0) {
+		bool from_wire = s->decided != EVT_R_NONE || s->client_disconnect_seen || s->broker_disconnect_seen ||
+				 s->refused || how == ENG_CLOSE_CAPTURE_END;
+		evt_add_evidence(&e, s->lost_frame, "the capture lost %llu bytes from the client and %llu from the broker",
+				 (unsigned long long)s->lost_c2s, (unsigned long long)s->lost_s2c);
+		if (!from_wire && (conf == EVT_CONF_STATED || conf == EVT_CONF_INFERRED))
+			conf = EVT_CONF_GUESS;
 	}
 	e.reason = why;
 	e.closed_by = by;

@@ -87,7 +87,20 @@ int cmd_proxy(int argc, char **argv)
 		case 'c': cfgfile = optarg; break;
 		case 'L': logfile = optarg; break;
 		case 'E': events = optarg; break;
-		case 'w': workers = strtol(optarg, NULL, 10); break;
+		case 'w': {
+			/* Was strtol(optarg, NULL, 10) unchecked: "--workers abc" ran with
+			 * one worker per core instead of being a usage error. Same range
+			 * as the config file's `workers`. */
+			char *end;
+			errno = 0;
+			workers = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || workers < 0 || workers > 1024) {
+				fprintf(stderr, "wirewarden proxy: --workers: \"%s\" is not a whole number from 0 to 1024\n",
+					optarg);
+				return CLI_USAGE;
+			}
+			break;
+		}
 		case 'C': {
 			struct ww_config cfg;
 			struct cfg_err err;

@@ -47,12 +47,16 @@ def test_heartbeat_enforce_disconnects_silent_client_0x8d_and_will_is_published(
     assert 2.4 <= d["duration_s"] < 3.6
 
 
-def test_heartbeat_enforce_spares_a_client_that_pings(broker, proxy, client):
+def test_heartbeat_enforce_spares_a_client_that_pings(broker, proxy, raw):
+    """Keep-alive 1 s (limit 1.2 s): a PINGREQ every 0.5 s keeps the client
+    connected through six keep-alive periods."""
     px = proxy(broker.port, config=hb("enforce"))
-    c = client(px.port, version=5, client_id="hb-pinger", keepalive=1)
-    assert c.connect() == 0
-    assert not c.gone.wait(3.5)  # paho pings every second: 3 keep-alive periods pass
-    assert c.still_connected()
+    r = raw(px.port)
+    assert r.mqtt_connect("hb-pinger", level=5, keepalive=1)[1] == 0
+    for _ in range(12):
+        assert r.is_open_for(0.5)  # pacing: the client's own rhythm
+        r.send(P.pingreq())
+        r.expect(P.PINGRESP)
     assert not px.events("heartbeat_missed") and not px.events("disconnect")
 
 

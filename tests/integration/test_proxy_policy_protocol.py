@@ -105,6 +105,17 @@ def test_first_packet_not_connect_is_closed_before_dialling_the_broker(broker, p
     assert t.conns == []  # the broker was never dialled
 
 
+def test_first_packet_not_connect_observe_is_forwarded(broker, proxy, raw):
+    px = proxy(broker.port, config=proto("observe"))
+    r = raw(px.port)
+    r.send(P.pingreq())
+    would(px, "first_packet_not_connect", "protocol", wire=0x82)
+    assert r.wait_closed() == []  # mosquitto closes it itself
+    d = px.disconnect_of(r.addr)
+    not_by_proxy(d)
+    assert (d["closed_by"], d["reason"]) == ("broker", "first_packet_not_connect")
+
+
 # ---- receive_maximum -----------------------------------------------------------
 
 def flood(px_port, raw, n, cid):

@@ -406,6 +406,7 @@ static void test_receive_maximum_exceeded_mqtt_3_3_4_9(void **state)
 	assert_int_equal(act.v5_code, 0x93);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(1.4));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_RECEIVE_MAXIMUM_EXCEEDED);
+	assert_int_equal(find(EVT_DISCONNECT, 0)->wire, 0x93);
 }
 
 static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
@@ -473,6 +474,7 @@ static void test_access_deny_refuses_with_0x85_or_v3_2(void **state)
 	assert_int_equal(act.v3_code, 2);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(0.2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_NOT_AUTHORIZED);
+	assert_int_equal(find(EVT_DISCONNECT, 0)->wire, 2); /* what the 3.1.1 client was sent */
 	cfg.policies.access.client_id.n_deny = 0;
 }
 

@@ -286,14 +286,15 @@ class RawClient:
                 return got
 
     def is_open_for(self, seconds):
-        """True if the peer neither sends anything nor closes for <seconds>."""
+        """True if the peer neither sends anything nor closes for <seconds>;
+        False if it closes; AssertionError if it sends a packet."""
         try:
-            self.read_packet(seconds)
+            p = self.read_packet(seconds)
         except TimeoutError:
             return True
         except EOFError:
             return False
-        return True
+        raise AssertionError("unexpected %r while waiting for silence" % p)
 
     def mqtt_connect(self, client_id, level=4, timeout=5, **kw):
         """Sends CONNECT and returns the CONNACK's (session_present, code, props)."""
