@@ -57,6 +57,7 @@ struct conn {
 	enum eng_close close_how;
 	/* packet boundaries toward the client, to cut a slow client's queue */
 	uint64_t s2c_added;
+	uint64_t s2c_at_depth_check;     /* s2c_added when the queue depth was last read */
 	uint64_t boundary[PROXY_BOUNDARIES];
 	unsigned n_boundary;
 	struct event *linger;            /* closes after a final flush */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/thread.h>
@@ -62,6 +63,25 @@ static FILE *open_sink_file(const char *path, FILE *dash)
 	if (!path || strcmp(path, "-") == 0)
 		return dash;
 	return fopen(path, "a");
+}
+
+#define FLUSH_MS 250
+
+/* What each policy did over the run, observed apart from enforced, so an
+ * operator can compare shadow mode with what enforcing would have done. */
+static void report_policies(struct engine *eng)
+{
+	static const char *const names[POL__COUNT] = {
+		"heartbeat", "slow_client", "takeover", "protocol", "receive_maximum", "limits", "access",
+	};
+	struct engine_stats st;
+	engine_stats(eng, &st);
+	fprintf(stderr, "wirewarden proxy: %llu connections;", (unsigned long long)st.connections);
+	for (int p = 0; p < POL__COUNT; p++)
+		if (st.observed[p] || st.enforced[p])
+			fprintf(stderr, " %s: %llu observed, %llu enforced;", names[p], (unsigned long long)st.observed[p],
+				(unsigned long long)st.enforced[p]);
+	fputc('\n', stderr);
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -185,10 +205,12 @@ int cmd_proxy(int argc, char **argv)
 		fprintf(stderr, "wirewarden proxy: cannot open an event file: %s\n", strerror(errno));
 		goto out;
 	}
-	px->text_sink = evt_file_sink_make(px->text_fp, true);
+	/* Not flushed per event (a connection is 4+ events): the main thread
+	 * flushes every FLUSH_MS, so a log lags by at most that. */
+	px->text_sink = evt_file_sink_make(px->text_fp, false);
 	evt_sinks_add_text(&px->sinks, &px->text_sink);
 	if (px->json_fp) {
-		px->json_sink = evt_file_sink_make(px->json_fp, true);
+		px->json_sink = evt_file_sink_make(px->json_fp, false);
 		evt_sinks_add_json(&px->sinks, &px->json_sink);
 	}
 
@@ -231,15 +253,20 @@ int cmd_proxy(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigset_t none;
-	sigemptyset(&none);
-	while (!stop_signal)
-		sigsuspend(&none);
+	while (!stop_signal) {
+		struct timespec tick = { 0, FLUSH_MS * 1000000L };
+		nanosleep(&tick, NULL); /* a signal cuts it short */
+		fflush(px->text_fp);
+		if (px->json_fp)
+			fflush(px->json_fp);
+	}
 	fprintf(stderr, "wirewarden proxy: %s: ending every session\n", strsignal(stop_signal));
 	rc = CLI_OK;
 stop:
 	for (unsigned i = 0; i < px->n_workers; i++)
 		worker_stop(&px->workers[i]);
+	if (px->eng && rc == CLI_OK)
+		report_policies(px->eng);
 out:
 	free(px->workers);
 	engine_free(px->eng);
