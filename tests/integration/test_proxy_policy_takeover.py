@@ -35,7 +35,7 @@ def take_over_twice(px, raw, cid, level):
     for old in (a1, b1):
         d = px.disconnect_of(old.addr)
         assert (d["reason"], d["closed_by"]) == ("session_taken_over", "broker")
-    assert len(px.events("session_taken_over", client_id=cid)) == 2
+    assert len(px.wait_events("session_taken_over", 2, client_id=cid)) == 2
     return a2
 
 
@@ -58,7 +58,7 @@ def test_takeover_storm_enforce_refuses_the_newest_source(broker, proxy, raw, le
     assert code == refusal
     enforced(px.disconnect_of(b3.addr), "takeover_storm_refused", "takeover")
     assert a2.is_open_for(0.1)
-    assert not px.events("disconnect", client=a2.addr)
+    assert not px.settled_events("disconnect", client=a2.addr)
 
 
 def test_takeover_storm_observe_reports_and_lets_it_happen(broker, proxy, raw):
@@ -87,5 +87,5 @@ def test_takeovers_from_one_source_are_not_a_storm(broker, proxy, raw):
         if prev:
             prev.wait_closed()
         prev = r
-    assert len(px.events("session_taken_over", client_id=cid)) == 3
-    assert not px.events("takeover_storm")
+    assert len(px.wait_events("session_taken_over", 3, client_id=cid)) == 3
+    assert not px.settled_events("takeover_storm")

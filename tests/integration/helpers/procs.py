@@ -287,6 +287,12 @@ class Proxy:
                 self._lines.append(json.loads(line))
         return [e for e in self._lines if matches(e, name, fields)]
 
+    def settled_events(self, name=None, **fields):
+        """events(), after the proxy's log flush interval (250 ms) has passed
+        twice: for asserting that something did NOT happen."""
+        time.sleep(0.6)
+        return self.events(name, **fields)
+
     def wait_event(self, name, timeout=5, **fields):
         """The first event named <name> whose fields match; AssertionError
         (with the events seen) after <timeout> s."""
