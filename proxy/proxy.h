@@ -45,7 +45,9 @@ struct conn_dir {
 struct conn {
 	struct worker *w;
 	struct proxy_listener *lst;
-	struct bufferevent *cbev, *ubev;
+	struct bufferevent *cbev, *ubev; /* writing; reading is rev[] (conn.c) */
+	struct event *rev[2];            /* readable: [PROTO_C2S] client socket, [PROTO_S2C] broker socket */
+	bool rd_on[2], in_full[2];
 	struct conn *prev, *next;        /* worker's list */
 	struct conn *reap_next;
 	struct session s;
