@@ -344,10 +344,9 @@ syscalls_row() { # <target> <stem>
 stop_pid "$WW_PID"; stop_pid "$HA_PID"
 IDLE_NOTE=
 idle_cell() { # <target> <count> <rep>
-	local t=$1 asked=$2 rep=$3 n=$2 pid port rss0 rss1 b0 b1 per k procs gp=() i ok
-	local per_proc=$((FD_LIMIT - 100))
-	# The proxy holds two descriptors per client. Past the limit, measure the most that fit
-	# (rounded down to 100), unless that is under half of what was asked.
+	local t=$1 asked=$2 rep=$3 n=$2 pid port rss0 rss1 b0 b1 per gpid i ok
+	# The proxy holds two descriptors per client (the generator one). Past the limit, measure the
+	# most that fit (rounded down to 100), unless that is under half of what was asked.
 	if [ $((2 * n + 200)) -gt "$FD_LIMIT" ]; then
 		n=$(( (FD_LIMIT - 200) / 2 / 100 * 100 ))
 		if [ $((2 * n)) -lt "$asked" ]; then
@@ -362,20 +361,13 @@ idle_cell() { # <target> <count> <rep>
 	esac
 	sleep 0.5
 	rss0=$(rss_kb "$pid"); b0=$(rss_kb "$BROKER_PID")
-	procs=$(( (n + per_proc - 1) / per_proc ))
-	for i in $(seq 0 $((procs - 1))); do
-		k=$(( n / procs + (i < n % procs ? 1 : 0) ))
-		timeout 300 "$LOAD" idle -a "$(port_list "$port")" \
-			-B "$NSRC" -n "$k" -c 256 -t 240 -i "idle$i-$$" >"$WORK/idle$i.out" 2>"$WORK/idle$i.stderr" &
-		gp+=($!)
-	done
+	timeout 300 "$LOAD" idle -a "$(port_list "$port")" -B "$NSRC" -n "$n" -c 256 -t 240 -i "idle-$$" \
+		>"$WORK/idle.out" 2>"$WORK/idle.stderr" &
+	gpid=$!
 	ok=0
 	for i in $(seq 1200); do # 120 s
-		ok=1
-		for k in $(seq 0 $((procs - 1))); do grep -q '^READY' "$WORK/idle$k.out" || ok=0; done
-		[ $ok = 1 ] && break
-		for k in "${gp[@]}"; do kill -0 "$k" 2>/dev/null || ok=2; done
-		[ $ok = 2 ] && break
+		grep -q '^READY' "$WORK/idle.out" && { ok=1; break; }
+		kill -0 "$gpid" 2>/dev/null || break
 		sleep 0.1
 	done
 	if [ $ok = 1 ]; then
@@ -389,12 +381,12 @@ idle_cell() { # <target> <count> <rep>
 			"$(awk -v a="$b0" -v b="$b1" -v n="$n" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
 		log "idle $n $t rep $rep: proxy RSS $rss0 -> $rss1 kB = $per B/client"
 	else
-		log "idle $n $t rep $rep failed: $(cat "$WORK"/idle*.stderr | grep mqttload: | head -2)"
+		log "idle $n $t rep $rep failed: $(grep mqttload: "$WORK/idle.stderr" | head -2)"
 		record idle "$asked" "$t" "$rep:bytes_per_client" NA
-		echo "idle $n $t: $(cat "$WORK"/idle*.stderr | grep mqttload: | head -1)" >>"$WORK/errors.txt"
+		echo "idle $n $t: $(grep mqttload: "$WORK/idle.stderr" | head -1)" >>"$WORK/errors.txt"
 	fi
-	for k in "${gp[@]}"; do stop_pid "$k"; done
-	rm -f "$WORK"/idle*.out
+	stop_pid "$gpid"
+	rm -f "$WORK/idle.out"
 	stop_pid "$pid"
 	sleep 1 # the broker lets the sessions go
 }

@@ -21,6 +21,14 @@ tap_counts() { # test-suite.log -> "pass fail"
 	e=$(sed -n 's/^# ERROR: *//p' "$1" | head -1)
 	echo "${p:-0} $(( ${f:-0} + ${e:-0} ))"
 }
+junit_counts() { # pytest junit xml -> "passed failed" (skipped count as neither)
+	/usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+s = r if r.tag == "testsuite" else r.find("testsuite")
+t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
+print(t - f - e - k, f + e)' "$1"
+}
 unit_stage() { # name builddir configure-options...
 	name=$1 dir=$2
 	shift 2
@@ -53,6 +61,14 @@ if scripts/build.sh build-fuzz CC=clang --enable-fuzzing; then
 		tail -40 build-fuzz/fuzz.log
 		report "fuzz mqtt ${FUZZ_SECONDS}s" 0 1
 	fi
+	mkdir -p build-fuzz/fuzz-corpus/sniff
+	if build-fuzz/fuzz/fuzz_sniff -max_total_time="$FUZZ_SECONDS" -max_len=20000 -dict=fuzz/dict/mqtt.dict \
+		build-fuzz/fuzz-corpus/sniff fuzz/seeds/sniff >build-fuzz/fuzz-sniff.log 2>&1; then
+		report "fuzz sniff ${FUZZ_SECONDS}s" 1 0
+	else
+		tail -40 build-fuzz/fuzz-sniff.log
+		report "fuzz sniff ${FUZZ_SECONDS}s" 0 1
+	fi
 else
 	report "fuzz build" 0 1
 fi
@@ -63,12 +79,7 @@ if [ -x build/wirewarden ]; then
 	rc=$?
 	tail -25 build/pytest.out
 	if [ -f build/pytest.xml ]; then
-		set -- $(/usr/bin/python3 -c '
-import sys, xml.etree.ElementTree as ET
-r = ET.parse(sys.argv[1]).getroot()
-s = r if r.tag == "testsuite" else r.find("testsuite")
-t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
-print(t - f - e - k, f + e)' build/pytest.xml)
+		set -- $(junit_counts build/pytest.xml)
 		report "integration tests (pytest)" "$1" "$2"
 	elif [ "$rc" -ne 5 ]; then
 		report "integration tests (pytest)" 0 1
@@ -85,12 +96,7 @@ if [ -x build-asan/wirewarden ]; then
 		--junitxml=build-asan/pytest.xml >build-asan/pytest.out 2>&1
 	tail -5 build-asan/pytest.out
 	if [ -f build-asan/pytest.xml ]; then
-		set -- $(/usr/bin/python3 -c '
-import sys, xml.etree.ElementTree as ET
-r = ET.parse(sys.argv[1]).getroot()
-s = r if r.tag == "testsuite" else r.find("testsuite")
-t, f, e, k = (int(s.get(x, 0)) for x in ("tests", "failures", "errors", "skipped"))
-print(t - f - e - k, f + e)' build-asan/pytest.xml)
+		set -- $(junit_counts build-asan/pytest.xml)
 		report "capture tests (ASan+UBSan binary)" "$1" "$2"
 	else
 		report "capture tests (ASan+UBSan binary)" 0 1

@@ -25,6 +25,7 @@ struct capture {
 	int fd;          /* live: libpcap's selectable descriptor, or -1 */
 	int wait_ms;
 	pcap_dumper_t *tee;
+	struct pcap_stat base; /* live: counters when the filter was set (see counts_baseline) */
 	uint64_t frames; /* frames handed out so far */
 	int dlt;
 	char failed[CAPTURE_ERR_LEN]; /* non-empty once a read failed */
@@ -81,6 +82,17 @@ struct capture *capture_open(const char *path, char *err, size_t errlen)
 	return c;
 }
 
+/* libpcap on Linux counts what the socket saw before the filter was in place,
+ * and frames it flushes while swapping filters as dropped (tcpdump
+ * --immediate-mode reports hundreds of kernel drops on a busy lo with a
+ * filter that matches nothing). The counters we report start when the
+ * filter is set. */
+static void counts_baseline(struct capture *c)
+{
+	if (!c->live || pcap_stats(c->pcap, &c->base) != 0)
+		memset(&c->base, 0, sizeof(c->base));
+}
+
 struct capture *capture_open_live(const struct capture_live_config *cfg, char *err, size_t errlen)
 {
 	char pcap_err[PCAP_ERRBUF_SIZE] = "";
@@ -123,6 +135,7 @@ struct capture *capture_open_live(const struct capture_live_config *cfg, char *e
 	c->fd = pcap_get_selectable_fd(c->pcap);
 	if (c->fd >= 0 && pcap_setnonblock(c->pcap, 1, pcap_err) != 0)
 		c->fd = -1;
+	counts_baseline(c);
 	return c;
 }
 
@@ -140,7 +153,28 @@ int capture_set_filter(struct capture *c, const char *filter, char *err, size_t 
 		return -1;
 	}
 	pcap_freecode(&prog);
+	counts_baseline(c);
 	return 0;
+}
+
+int capture_check_filter(const char *filter, char *err, size_t errlen)
+{
+	struct bpf_program prog;
+	pcap_t *dead = pcap_open_dead(DLT_EN10MB, CAPTURE_MAX_SNAPLEN);
+	int rc = 0;
+
+	if (dead == NULL) {
+		snprintf(err, errlen, "filter '%s': out of memory", filter);
+		return -1;
+	}
+	if (pcap_compile(dead, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		snprintf(err, errlen, "filter '%s': %s", filter, pcap_geterr(dead));
+		rc = -1;
+	} else {
+		pcap_freecode(&prog);
+	}
+	pcap_close(dead);
+	return rc;
 }
 
 int capture_tee_fd(struct capture *c, int fd, char *err, size_t errlen)
@@ -242,9 +276,10 @@ int capture_counts(struct capture *c, struct capture_counts *out, char *err, siz
 		snprintf(err, errlen, "%s: %s", c->path, pcap_geterr(c->pcap));
 		return -1;
 	}
-	out->received = ps.ps_recv;
-	out->dropped = ps.ps_drop;
-	out->if_dropped = ps.ps_ifdrop;
+	/* u_int counters wrap; the differences stay right across one wrap. */
+	out->received = (u_int)(ps.ps_recv - c->base.ps_recv);
+	out->dropped = (u_int)(ps.ps_drop - c->base.ps_drop);
+	out->if_dropped = (u_int)(ps.ps_ifdrop - c->base.ps_ifdrop);
 	return 0;
 }
 

@@ -65,6 +65,10 @@ struct capture *capture_open_live(const struct capture_live_config *cfg, char *e
  * 0, or -1 with "<filter>: <libpcap's reason>" in <err>. */
 int capture_set_filter(struct capture *c, const char *filter, char *err, size_t errlen);
 
+/* Checks that <filter> compiles (for Ethernet frames), before any capture is
+ * opened. 0, or -1 with "filter '<filter>': <libpcap's reason>" in <err>. */
+int capture_check_filter(const char *filter, char *err, size_t errlen);
+
 /* Also writes every frame capture_next() hands out to <fd> as a classic pcap
  * file (used to read a live capture a second time). Takes <fd> over whatever
  * the result: it is closed by capture_close() or here on failure.

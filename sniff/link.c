@@ -95,6 +95,26 @@ static enum link_status null_header(struct cursor *c, uint16_t *proto, const cha
 	return LINK_TCP;
 }
 
+/* TCP options (RFC 9293 3.1): kind 0 ends the list, kind 1 is one byte of
+ * padding, every other kind is kind(1) length(2..) data. Only Window Scale
+ * (kind 3, length 3, RFC 7323 2.2) is kept; a malformed list is left unread. */
+static int8_t tcp_wscale(struct cursor opts)
+{
+	uint8_t kind, len, shift;
+
+	while (cursor_u8(&opts, &kind) && kind != 0) {
+		if (kind == 1)
+			continue;
+		if (!cursor_u8(&opts, &len) || len < 2)
+			return -1;
+		if (kind == 3 && len == 3)
+			return cursor_u8(&opts, &shift) ? (int8_t)(shift > 14 ? 14 : shift) : -1; /* 2.3: at most 14 */
+		if (!cursor_skip(&opts, (size_t)len - 2))
+			return -1;
+	}
+	return -1;
+}
+
 /* TCP header (RFC 9293 3.1), <seg> being exactly the IP payload as captured,
  * <wire_len> its length according to the IP header.
  *   sport(2) dport(2) seq(4) ack(4) offset:4 rsvd:4 flags(1) window(2) sum(2) urg(2) options */
@@ -103,6 +123,7 @@ static enum link_status tcp_header(struct cursor seg, uint32_t wire_len, struct 
 	uint8_t off_byte, flags;
 	uint16_t window;
 	size_t hdr_len;
+	struct cursor opts;
 
 	if (!cursor_be16(&seg, &out->sport) || !cursor_be16(&seg, &out->dport) || !cursor_be32(&seg, &out->seq) ||
 	    !cursor_be32(&seg, &out->ack) || !cursor_u8(&seg, &off_byte) || !cursor_u8(&seg, &flags) ||
@@ -111,13 +132,21 @@ static enum link_status tcp_header(struct cursor seg, uint32_t wire_len, struct 
 	hdr_len = (size_t)(off_byte >> 4) * 4;
 	if (hdr_len < 20 || hdr_len > wire_len)
 		return fail(why, LINK_MALFORMED, "tcp data offset");
-	if (!cursor_skip(&seg, hdr_len - 20))
-		return fail(why, LINK_MALFORMED, "tcp options");
 	out->flags = flags;
 	out->window = window;
 	out->opt_len = (uint8_t)(hdr_len - 20);
-	out->payload = seg;
 	out->payload_len = wire_len - (uint32_t)hdr_len;
+	out->wscale = -1;
+	if (!cursor_take(&seg, hdr_len - 20, &opts)) {
+		/* The snap length cut the options: the segment is known, its
+		 * payload was not captured at all. */
+		out->payload = cursor_make(NULL, 0);
+		out->truncated = out->payload_len > 0;
+		return LINK_TCP;
+	}
+	if (flags & TCPF_SYN)
+		out->wscale = tcp_wscale(opts);
+	out->payload = seg;
 	out->truncated = cursor_left(&seg) < out->payload_len;
 	return LINK_TCP;
 }

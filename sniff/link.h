@@ -41,7 +41,10 @@ struct link_addr {
 /* One TCP segment. <payload> views the captured payload bytes inside the
  * frame (valid while the frame is); <payload_len> is the length the IP header
  * announces. When the frame was cut by the snap length, <truncated> is set and
- * cursor_left(&payload) < payload_len: the missing tail was never captured. */
+ * cursor_left(&payload) < payload_len: the missing tail was never captured.
+ * A cut inside the TCP options still gives a segment (ports, sequence
+ * numbers, flags and window are in the first 20 bytes), with no payload
+ * captured and the options it lost unread. */
 struct link_tcp {
 	struct link_addr src, dst;
 	uint16_t sport, dport;
@@ -49,6 +52,7 @@ struct link_tcp {
 	uint8_t flags;       /* TCPF_* */
 	uint16_t window;     /* raw, unscaled */
 	uint8_t opt_len;     /* bytes of TCP options (0-40) */
+	int8_t wscale;       /* a SYN's Window Scale option (RFC 7323 2.2), 0-14; -1 absent, not captured or no SYN */
 	struct cursor payload;
 	uint32_t payload_len;
 	bool truncated;

@@ -537,6 +537,20 @@ static void on_gap(void *ctx, struct tcp_flow *f, enum proto_dir dir, uint64_t b
 		return;
 	pd = &pf->d[dir];
 	settle(p, f, pf, dir, at);
+	/* The engine hears of the loss: the verdict of this flow is less sure,
+	 * and a client stream whose start is missing has no CONNECT to expect
+	 * (else a PUBLISH after a lost CONNECT reads as a protocol error). */
+	struct session *s = pf->probing || pf->ignored ? NULL : session_of(p, f, pf);
+	if (s) {
+		if (dir == PROTO_C2S)
+			s->lost_c2s += bytes;
+		else
+			s->lost_s2c += bytes;
+		if (!s->lost_frame)
+			s->lost_frame = at->frame;
+		if (dir == PROTO_C2S && !pd->started && !s->connect_seen)
+			s->midstream = true;
+	}
 	if (!pd->started) { /* the stream's first bytes are missing */
 		pd->started = true;
 		pd->synced = false;
@@ -615,6 +629,25 @@ static void on_close(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
 	engine_session_close(p->cfg.eng, &pf->sess, how, at->ts_us);
 }
 
+/* What TCP shows of the client's reading, for the engine: its zero-window
+ * state and the bytes the broker sent that it has not acknowledged, given as
+ * the queue depth toward the client at capture time. */
+static void on_window(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
+{
+	struct packets *p = ctx;
+	struct pkt_flow *pf = f->user;
+	const struct tcp_half *c = &f->half[PROTO_C2S];
+	struct eng_action act;
+
+	if (pf == NULL || !pf->has_session || pf->sess.ended)
+		return;
+	pf->sess.client_window_zero = c->zero_window;
+	pf->sess.client_window_zero_us = c->zero_window ? c->zero_since.ts_us : 0;
+	pf->sess.client_window_zero_frame = c->zero_window ? c->zero_since.frame : 0;
+	pf->sess.client_window_probes = c->zero_window ? c->probes : 0;
+	engine_on_queue(p->cfg.eng, &pf->sess, tcp_flow_unacked(f, PROTO_S2C), at->ts_us, &act);
+}
+
 static void on_end(void *ctx, struct tcp_flow *f)
 {
 	struct packets *p = ctx;
@@ -676,6 +709,7 @@ void packets_stream_ops(struct packets *p, struct tcp_stream_ops *ops)
 	ops->on_gap = on_gap;
 	ops->on_end = on_end;
 	ops->on_close = on_close;
+	ops->on_window = on_window;
 	ops->ctx = p;
 }
 

@@ -6,7 +6,10 @@
  * list of held out-of-order segments. A hole is given up when a held-bytes cap
  * is reached, when the peer acknowledges bytes past it (the sender will never
  * retransmit what was received: the capture lost it), on RST, and at the end.
- * Sequence numbers compare modulo 2^32 (RFC 9293 3.4). */
+ * Each side also keeps the highest sequence number it sent, the latest
+ * acknowledgment and window it advertised (updated in RFC 9293's WL1/WL2
+ * order, so a reordered old segment does not undo a newer window), and its
+ * zero-window periods. Sequence numbers compare modulo 2^32 (RFC 9293 3.4). */
 #include "sniff/tcp_stream.h"
 
 #include <stdlib.h>
@@ -18,6 +21,11 @@
 #define DEFAULT_HELD_TOTAL (UINT64_C(64) << 20)
 #define DEFAULT_IDLE_US (INT64_C(3600) * 1000000)
 #define MAX_HELD_SEGS 4096u /* per flow: bounds list walks and per-segment overhead */
+/* How long a hole the peer has acknowledged waits for a segment the capture
+ * reordered behind that ACK (several capture queues do): this many more
+ * segments of the flow, or this much capture time. */
+#define ACK_HOLE_GRACE_SEGS 16u
+#define ACK_HOLE_GRACE_US INT64_C(50000)
 
 struct tcp_seg {
 	struct tcp_seg *next;
@@ -287,12 +295,33 @@ static void half_push(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir 
 	}
 }
 
+/* Gives up the hole the peer acknowledged (see ack_advance) when <force>,
+ * or once its grace is over; forgets it once it has filled. */
+static void settle_ack_hole(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, bool force,
+			    const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d];
+
+	if (!h->ack_hole)
+		return;
+	if (seq_le(h->ack_hole_lim, h->next_seq)) {
+		h->ack_hole = false; /* the missing bytes came after all */
+		return;
+	}
+	if (!force && h->ack_hole_segs < ACK_HOLE_GRACE_SEGS && at->ts_us - h->ack_hole_us <= ACK_HOLE_GRACE_US)
+		return;
+	h->ack_hole = false;
+	while (seq_lt(h->next_seq, h->ack_hole_lim))
+		skip_hole(ts, f, d, h->ack_hole_lim, at);
+}
+
 /* Every hole of direction <d> is final: report them, deliver what is held,
  * and account for bytes missing before a FIN. */
 static void flush_half(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, const struct tcp_when *at)
 {
 	struct tcp_half *h = &f->half[d];
 
+	settle_ack_hole(ts, f, d, true, at);
 	while (h->held != NULL)
 		skip_hole(ts, f, d, h->held->seq, at);
 	if (h->started && h->fin && seq_lt(h->next_seq, h->fin_seq))
@@ -300,9 +329,9 @@ static void flush_half(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir
 }
 
 /* The peer acknowledged <ack>: bytes of direction <d> before it were received,
- * so a hole there is capture loss and will not be retransmitted. */
-static void ack_advance(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, uint32_t ack,
-			const struct tcp_when *at)
+ * so a hole there will not be retransmitted: the capture lost those bytes, or
+ * shows them late. The hole is noted, and given up by settle_ack_hole(). */
+static void ack_advance(struct tcp_flow *f, enum proto_dir d, uint32_t ack, const struct tcp_when *at)
 {
 	struct tcp_half *h = &f->half[d];
 	uint32_t lim = ack;
@@ -312,13 +341,30 @@ static void ack_advance(struct tcp_stream *ts, struct tcp_flow *f, enum proto_di
 	if (h->fin && seq_lt(h->fin_seq, lim)) /* the FIN takes one sequence number */
 		lim = h->fin_seq;
 	/* An ACK more than 2^30 ahead is noise (or another connection), not a hole. */
-	if ((uint32_t)(lim - h->next_seq) > (UINT32_C(1) << 30))
+	if ((uint32_t)(lim - h->next_seq) > (UINT32_C(1) << 30) || !seq_lt(h->next_seq, lim))
 		return;
-	while (seq_lt(h->next_seq, lim))
-		skip_hole(ts, f, d, lim, at);
+	if (!h->ack_hole) {
+		h->ack_hole = true;
+		h->ack_hole_segs = 0;
+		h->ack_hole_us = at->ts_us;
+		h->ack_hole_lim = lim;
+	} else if (seq_lt(h->ack_hole_lim, lim)) {
+		h->ack_hole_lim = lim;
+	}
 }
 
 /* ---- flows -------------------------------------------------------------- */
+
+/* Reports a close that waited for acknowledged holes, once none is left
+ * (or at once with <force>: the flow ends). */
+static void close_if_settled(struct tcp_stream *ts, struct tcp_flow *f, bool force)
+{
+	if (!f->close_pending || (!force && (f->half[0].ack_hole || f->half[1].ack_hole)))
+		return;
+	f->close_pending = false;
+	if (ts->ops.on_close != NULL)
+		ts->ops.on_close(ts->ops.ctx, f, &f->close_at);
+}
 
 static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
 {
@@ -328,6 +374,7 @@ static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
 		flush_half(ts, f, PROTO_C2S, &f->last);
 		flush_half(ts, f, PROTO_S2C, &f->last);
 	}
+	close_if_settled(ts, f, true);
 	if (ts->ops.on_end != NULL)
 		ts->ops.on_end(ts->ops.ctx, f);
 	table_unlink(ts, f);
@@ -394,6 +441,7 @@ static struct tcp_flow *flow_new(struct tcp_stream *ts, const struct link_tcp *s
 	ts->all_tail = f;
 	ts->live++;
 	ts->stats.flows++;
+	f->half[0].wscale = f->half[1].wscale = -1;
 	f->syn_seen = (seg->flags & TCPF_SYN) != 0; /* known to want() already */
 	f->deliver = ts->ops.want != NULL ? ts->ops.want(ts->ops.ctx, f) : true;
 	return f;
@@ -426,6 +474,94 @@ static void note_close(struct tcp_flow *f, enum proto_dir d, bool rst, const str
 	}
 }
 
+/* ---- windows and acknowledgments ------------------------------------------ */
+
+/* Side <d> sent <seg> (not a RST) whose sequence space ends at <end>. */
+static void note_sent(struct tcp_half *h, uint32_t end)
+{
+	if (!h->sent_seen || seq_lt(h->snd_max, end)) {
+		h->snd_max = end;
+		h->sent_seen = true;
+	}
+}
+
+/* The acknowledgment and window that side <d> advertised in <seg>, and
+ * whether <seg> probes the peer's zero window (RFC 9293 3.8.6.1): a segment
+ * of one byte, or an empty one one below the sender's next sequence number
+ * (how Linux probes). */
+static void window_update(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, const struct link_tcp *seg,
+			  uint32_t wire_len, const struct tcp_when *at)
+{
+	struct tcp_half *h = &f->half[d], *peer = &f->half[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S];
+	bool zero;
+
+	if (peer->zero_window && !(seg->flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) &&
+	    (wire_len == 1 || (wire_len == 0 && h->sent_seen && seg->seq == h->snd_max - 1))) {
+		peer->probes++;
+		ts->stats.window_probes++;
+	}
+	if (!(seg->flags & TCPF_ACK))
+		return;
+	/* RFC 9293 3.10.7.4: take the window of a newer segment (SND.WL1) or,
+	 * for the same one, of a newer acknowledgment (SND.WL2). */
+	if (h->ack_seen && (seq_lt(seg->seq, h->wl1) || (seg->seq == h->wl1 && seq_lt(seg->ack, h->acked))))
+		return;
+	h->ack_seen = true;
+	h->acked = seg->ack;
+	h->wl1 = seg->seq;
+	/* RFC 7323 2.2: scaling applies once both SYNs carried the option, and
+	 * never to a SYN's own window. */
+	h->window = seg->window;
+	if (!(seg->flags & TCPF_SYN) && h->wscale >= 0 && peer->wscale >= 0)
+		h->window <<= h->wscale;
+	zero = seg->window == 0 && !(seg->flags & TCPF_SYN);
+	if (zero && !h->zero_window) {
+		h->zero_window = true;
+		h->zero_since = *at;
+		h->zero_periods++;
+		h->probes = 0;
+		ts->stats.zero_windows++;
+	} else if (!zero && h->zero_window) {
+		h->zero_window = false;
+		if (at->ts_us > h->zero_since.ts_us)
+			h->zero_total_us += at->ts_us - h->zero_since.ts_us;
+	}
+}
+
+/* <seg> from side <d> carries FIN or RST and acknowledges one sequence
+ * number past everything the peer was seen sending: the peer's FIN, which
+ * the capture lost (or which comes later in it). A sequence number cannot be
+ * acknowledged before it was sent, so the peer closed first. The one other
+ * thing that fits is a lost 1-byte data segment right before this close,
+ * which no MQTT packet is. */
+static void infer_peer_fin(struct tcp_stream *ts, struct tcp_flow *f, enum proto_dir d, const struct link_tcp *seg,
+			   const struct tcp_when *at)
+{
+	enum proto_dir pd = d == PROTO_C2S ? PROTO_S2C : PROTO_C2S;
+	struct tcp_half *peer = &f->half[pd];
+
+	if (!(seg->flags & TCPF_ACK) || !(seg->flags & (TCPF_FIN | TCPF_RST)) || peer->fin || !peer->sent_seen ||
+	    peer->held != NULL || seg->ack != peer->snd_max + 1)
+		return;
+	peer->fin = true;
+	peer->fin_inferred = true;
+	peer->fin_seq = peer->snd_max;
+	peer->snd_max++;
+	ts->stats.fins_inferred++;
+	note_close(f, pd, false, at);
+}
+
+uint64_t tcp_flow_unacked(const struct tcp_flow *f, enum proto_dir dir)
+{
+	const struct tcp_half *snd = &f->half[dir], *rcv = &f->half[dir == PROTO_C2S ? PROTO_S2C : PROTO_C2S];
+	uint32_t n;
+
+	if (!snd->sent_seen || !rcv->ack_seen)
+		return 0;
+	n = snd->snd_max - rcv->acked;
+	return n > (UINT32_C(1) << 30) ? 0 : n;
+}
+
 void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const struct tcp_when *at)
 {
 	uint64_t h = flow_hash(ts, seg);
@@ -456,12 +592,23 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 
 	d = endpoint_eq(&f->client, &seg->src, seg->sport) ? PROTO_C2S : PROTO_S2C;
 	half = &f->half[d];
+	if (f->deliver) {
+		f->half[0].ack_hole_segs++;
+		f->half[1].ack_hole_segs++;
+		/* A segment from the side with the hole that starts past it: the
+		 * sender has moved on, the missing bytes are not coming late. */
+		settle_ack_hole(ts, f, d, half->ack_hole && !(seg->flags & TCPF_SYN) &&
+					   seq_le(half->ack_hole_lim, seg->seq), at);
+		settle_ack_hole(ts, f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, false, at);
+		close_if_settled(ts, f, false);
+	}
 	data_seq = seg->seq;
 	if (seg->flags & TCPF_SYN) {
 		f->syn_seen = true;
 		if (!half->syn) {
 			half->syn = true;
 			half->isn = seg->seq;
+			half->wscale = seg->wscale;
 			if (!half->started) {
 				half->started = true;
 				half->next_seq = seg->seq + 1;
@@ -479,7 +626,12 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 		half->fin = true;
 		half->fin_seq = data_seq + wire_len;
 	}
+	if (!(seg->flags & TCPF_RST))
+		note_sent(half, data_seq + wire_len + ((seg->flags & TCPF_FIN) ? 1 : 0));
+	if (!(seg->flags & TCPF_RST)) /* a RST's window field means nothing */
+		window_update(ts, f, d, seg, wire_len, at);
 	bool was_closed = f->closed;
+	infer_peer_fin(ts, f, d, seg, at);
 	if (seg->flags & (TCPF_FIN | TCPF_RST))
 		note_close(f, d, (seg->flags & TCPF_RST) != 0, at);
 
@@ -487,15 +639,27 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 		if (wire_len > 0)
 			half_push(ts, f, d, data_seq, seg->payload, lost, at);
 		if (seg->flags & TCPF_ACK)
-			ack_advance(ts, f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, seg->ack, at);
+			ack_advance(f, d == PROTO_C2S ? PROTO_S2C : PROTO_C2S, seg->ack, at);
 		if (seg->flags & TCPF_RST) { /* nothing more will be sent: holes are final */
 			flush_half(ts, f, PROTO_C2S, at);
 			flush_half(ts, f, PROTO_S2C, at);
+		} else if (seg->flags & TCPF_FIN) {
+			/* This side sent everything before its FIN: what is
+			 * missing is lost. */
+			flush_half(ts, f, d, at);
 		}
 	}
-	/* After the bytes the closing segment carried were delivered. */
-	if (!was_closed && f->closed && ts->ops.on_close)
-		ts->ops.on_close(ts->ops.ctx, f, at);
+	if (f->deliver && ts->ops.on_window != NULL)
+		ts->ops.on_window(ts->ops.ctx, f, at);
+	/* After the bytes the closing segment carried were delivered, and once
+	 * the holes the peers acknowledged are settled. */
+	if (!was_closed && f->closed) {
+		f->close_pending = true;
+		f->close_at = *at;
+	}
+	if (f->deliver)
+		settle_ack_hole(ts, f, d, false, at); /* filled by this segment? */
+	close_if_settled(ts, f, !f->deliver);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -544,6 +708,7 @@ void tcp_stream_finish(struct tcp_stream *ts)
 			flush_half(ts, f, PROTO_C2S, &f->last);
 			flush_half(ts, f, PROTO_S2C, &f->last);
 		}
+		close_if_settled(ts, f, true);
 	}
 	while (ts->all_head != NULL)
 		flow_end(ts, ts->all_head, false);

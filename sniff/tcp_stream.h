@@ -5,10 +5,16 @@
  * already-delivered part of overlaps are dropped, out-of-order segments are
  * held (bounded per flow and overall) until the hole fills, and a hole that
  * cannot fill any more is reported as a gap of N bytes, after which delivery
- * continues. FIN and RST are recorded per side. Memory is bounded: a cap on
+ * continues. FIN and RST are recorded per side; a FIN the capture missed is
+ * recognised when the other side's FIN or RST acknowledges it. Per side the
+ * advertised receive window is followed (scaled per RFC 7323 when both SYNs
+ * were seen): zero-window periods, the peer's window probes during them, and
+ * the bytes sent toward that side it has not acknowledged yet, which is the
+ * network's view of how far a reader is behind. Memory is bounded: a cap on
  * live flows (the least recently active one is ended to make room), idle
  * expiry, and caps on held bytes. What the bytes mean is the consumer's job
- * (sniff/packets.c). Spec: RFC 9293 (sequence space, 3.4). */
+ * (sniff/packets.c). Specs: RFC 9293 (sequence space 3.4, window 3.8.6 and
+ * zero-window probing 3.8.6.1), RFC 7323 (window scale). */
 #ifndef WW_SNIFF_TCP_STREAM_H
 #define WW_SNIFF_TCP_STREAM_H
 
@@ -65,6 +71,28 @@ struct tcp_half {
 	uint64_t fin_frame, rst_frame; /* first FIN / RST sent by this side; 0 = none */
 	struct tcp_seg *held;  /* out-of-order segments, sorted by sequence */
 	uint32_t held_segs;
+	bool fin_inferred;     /* the FIN was not captured: the peer's FIN or RST acknowledged it */
+	/* The peer acknowledged bytes of this side that the capture has not
+	 * shown: lost, or reordered behind the ACK by the capture. Given up as a
+	 * gap after a grace (in segments of the flow and capture time), or at
+	 * once when the connection closes. */
+	bool ack_hole;
+	uint32_t ack_hole_lim, ack_hole_segs;
+	int64_t ack_hole_us;
+	/* What this side sent and acknowledged. */
+	bool sent_seen;        /* <snd_max> is valid */
+	uint32_t snd_max;      /* one past the highest sequence number this side sent (a FIN counts) */
+	bool ack_seen;         /* <acked> is valid */
+	uint32_t acked;        /* the latest acknowledgment number this side sent */
+	uint32_t wl1;          /* sequence number of the segment that carried it */
+	/* The receive window this side advertises (RFC 9293 3.8.6). */
+	int8_t wscale;         /* from this side's SYN, -1 = none */
+	uint64_t window;       /* latest advertisement in bytes: scaled when both SYNs agreed on scaling */
+	bool zero_window;      /* the latest advertisement was 0: this side's receive buffer is full */
+	struct tcp_when zero_since; /* when the current zero-window period began */
+	uint32_t zero_periods; /* zero-window periods begun */
+	uint32_t probes;       /* the peer's window probes in the current (or last) zero-window period */
+	int64_t zero_total_us; /* time at zero window in periods that have ended */
 };
 
 /* A flow. The table owns it and frees it after tcp_stream_ops.on_end; the
@@ -83,6 +111,11 @@ struct tcp_flow {
 	bool closed_rst;         /* it was a RST (else a FIN) */
 	enum proto_dir closed_side;
 	uint64_t closed_frame;
+	/* The close waits while a hole the peer acknowledged may still be
+	 * filled by a late segment, so that on_close sees every byte (or every
+	 * loss) before the FIN or RST. */
+	bool close_pending;
+	struct tcp_when close_at;
 	uint32_t gaps;           /* holes reported, both directions */
 	uint64_t gap_bytes;
 	uint32_t held_bytes;     /* out-of-order bytes held now, both directions */
@@ -108,8 +141,16 @@ typedef void (*tcp_gap_fn)(void *ctx, struct tcp_flow *f, enum proto_dir dir, ui
 typedef void (*tcp_end_fn)(void *ctx, struct tcp_flow *f);
 
 /* The connection's first FIN or RST (either side; f->closed_side says
- * which), once the bytes of the segment that carried it were delivered. */
+ * which; <at> is the segment that carried it), once the bytes before it were
+ * delivered or reported lost: when the peer had acknowledged bytes the
+ * capture has not shown yet, this waits until they arrive or their grace
+ * ends. */
 typedef void (*tcp_close_fn)(void *ctx, struct tcp_flow *f, const struct tcp_when *at);
+
+/* A segment of a delivered flow carried an acknowledgment or a window:
+ * f->half[].window, zero_window, probes and tcp_flow_unacked() may have
+ * changed. Called after on_data and before on_close for the same segment. */
+typedef void (*tcp_window_fn)(void *ctx, struct tcp_flow *f, const struct tcp_when *at);
 
 struct tcp_stream_ops {
 	tcp_want_fn want;      /* NULL: deliver every flow */
@@ -117,6 +158,7 @@ struct tcp_stream_ops {
 	tcp_gap_fn on_gap;     /* may be NULL */
 	tcp_close_fn on_close; /* may be NULL */
 	tcp_end_fn on_end;     /* may be NULL */
+	tcp_window_fn on_window; /* may be NULL */
 	void *ctx;
 };
 
@@ -128,6 +170,9 @@ struct tcp_stream_stats {
 	uint64_t retransmitted;  /* segments with nothing new */
 	uint64_t forced_gaps;    /* holes given up because a held-bytes cap was reached */
 	uint64_t held_peak;      /* most out-of-order bytes held at once, all flows */
+	uint64_t fins_inferred;  /* FINs missing from the capture, recognised by the peer's acknowledgment */
+	uint64_t zero_windows;   /* zero-window periods begun, all flows and sides */
+	uint64_t window_probes;  /* segments probing a zero window */
 };
 
 struct tcp_stream; /* the table: owned by the caller of tcp_stream_new() */
@@ -146,6 +191,11 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 void tcp_stream_finish(struct tcp_stream *ts);
 
 const struct tcp_stream_stats *tcp_stream_stats(const struct tcp_stream *ts);
+
+/* Bytes flowing <dir> that the sender has sent and the receiver has not
+ * acknowledged yet, as the capture shows them (0 until both are known, or
+ * when the numbers are more than 2^30 apart: not one connection's view). */
+uint64_t tcp_flow_unacked(const struct tcp_flow *f, enum proto_dir dir);
 
 /* Frees the table. Flows still live (tcp_stream_finish() was not called) are
  * ended through on_end first, without their holes being reported.

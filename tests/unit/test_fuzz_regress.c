@@ -1,6 +1,9 @@
 /* Replays every file under fuzz/regress/ (inputs that once crashed or hung a
  * fuzz target, each committed with its fix) and fuzz/seeds/ through the fuzz
- * target's entry point, without libFuzzer, so `make check` keeps them fixed. */
+ * target's entry point, without libFuzzer, so `make check` keeps them fixed.
+ * Built once per target: FUZZ_REGRESS_TARGET names the directories under
+ * fuzz/regress and fuzz/seeds ("mqtt" by default, "sniff" for
+ * tests/unit/test_fuzz_regress_sniff, linked with fuzz/fuzz_sniff.c). */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,10 @@
 #include <cmocka.h>
 
 #include "tests/unit/testutil.h"
+
+#ifndef FUZZ_REGRESS_TARGET
+#define FUZZ_REGRESS_TARGET "mqtt"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,13 +52,13 @@ static size_t replay_dir(const char *dir)
 static void test_regress_inputs_run_clean(void **state)
 {
 	(void)state;
-	replay_dir("fuzz/regress/mqtt");
+	replay_dir("fuzz/regress/" FUZZ_REGRESS_TARGET);
 }
 
 static void test_seed_corpus_runs_clean(void **state)
 {
 	(void)state;
-	assert_true(replay_dir("fuzz/seeds/mqtt") >= 20);
+	assert_true(replay_dir("fuzz/seeds/" FUZZ_REGRESS_TARGET) >= 20);
 }
 
 int main(void)
@@ -60,5 +67,5 @@ int main(void)
 		cmocka_unit_test(test_regress_inputs_run_clean),
 		cmocka_unit_test(test_seed_corpus_runs_clean),
 	};
-	return cmocka_run_group_tests_name("fuzz_regress", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("fuzz_regress_" FUZZ_REGRESS_TARGET, tests, NULL, NULL);
 }
