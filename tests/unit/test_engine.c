@@ -137,6 +137,13 @@ static void connected(struct session *s, const char *id, unsigned ka, bool v5, d
 	assert_int_equal(s->phase, EVT_PHASE_CONNECTED);
 }
 
+/* The usual opening: connection 1 from 10.0.0.1 at t=0, CONNECT and CONNACK. */
+static void start(struct session *s, const char *id, unsigned ka, bool v5)
+{
+	open_session(s, 1, "10.0.0.1", 0);
+	connected(s, id, ka, v5, 0);
+}
+
 static void test_clean_session_ends_with_client_disconnect(void **state)
 {
 	(void)state;
@@ -162,8 +169,7 @@ static void test_heartbeat_enforce_disconnects_after_factor_times_keepalive_mqtt
 	cfg.policies.heartbeat.factor = 1.5;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "sensor-7", 10, true, 0);
+	start(&s, "sensor-7", 10, true);
 	struct eng_action act;
 	engine_tick(eng, &s, S(14.9), &act);
 	assert_int_equal(act.flags, 0);
@@ -185,8 +191,7 @@ static void test_heartbeat_observe_reports_would_disconnect_once(void **state)
 	cfg.policies.heartbeat.mode = WW_MODE_OBSERVE;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "sensor-7", 10, false, 0);
+	start(&s, "sensor-7", 10, false);
 	struct eng_action act;
 	engine_tick(eng, &s, S(16), &act);
 	assert_int_equal(act.flags, 0);
@@ -210,8 +215,7 @@ static void test_broker_close_after_silence_is_inferred_keepalive_timeout(void *
 	cfg.policies.heartbeat.mode = WW_MODE_OFF;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "silent", 2, false, 0);
+	start(&s, "silent", 2, false);
 	engine_session_close(eng, &s, ENG_CLOSE_BROKER_FIN, S(5.1));
 	const struct seen *d = find(EVT_DISCONNECT, 0);
 	assert_int_equal(d->reason, EVT_R_KEEPALIVE_TIMEOUT);
@@ -224,8 +228,7 @@ static void test_broker_close_with_nothing_to_go_on_is_upstream_closed(void **st
 	(void)state;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "busy", 60, false, 0);
+	start(&s, "busy", 60, false);
 	feed(&s, PROTO_C2S, "c000", 1);
 	engine_session_close(eng, &s, ENG_CLOSE_BROKER_FIN, S(2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_UPSTREAM_CLOSED);
@@ -325,8 +328,7 @@ static void test_second_connect_is_protocol_error_mqtt_3_1_0_2(void **state)
 	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "c", 60, true, 0);
+	start(&s, "c", 60, true);
 	struct eng_action act = feed(&s, PROTO_C2S, connect_hex("c", 60, true), 1);
 	assert_true(act.flags & ENG_HOLD);
 	assert_true(act.flags & ENG_DISCONNECT);
@@ -341,8 +343,7 @@ static void test_malformed_publish_is_disconnected_with_0x81(void **state)
 	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "c", 60, false, 0);
+	start(&s, "c", 60, false);
 	struct eng_action act = feed(&s, PROTO_C2S, "36050001610001", 1); /* QoS 3 */
 	assert_true(act.flags & ENG_DISCONNECT);
 	assert_int_equal(act.v5_code, 0x81);
@@ -357,8 +358,7 @@ static void test_defaults_only_observe_a_malformed_packet(void **state)
 	(void)state;
 	make_engine(); /* every policy starts in shadow mode */
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "c", 60, true, 0);
+	start(&s, "c", 60, true);
 	struct eng_action act = feed(&s, PROTO_C2S, "36050001610001", 1); /* QoS 3 */
 	assert_int_equal(act.flags, 0);
 	const struct seen *w = find(EVT_WOULD_DISCONNECT, 0);
@@ -418,8 +418,7 @@ static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
 	cfg.policies.slow_client.grace_ms = 2000;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "slow", 60, true, 0);
+	start(&s, "slow", 60, true);
 	struct eng_action act;
 	engine_on_queue(eng, &s, 1500, S(1), &act);
 	assert_true(act.flags & ENG_PAUSE_UPSTREAM);
@@ -445,8 +444,7 @@ static void test_slow_client_that_catches_up_is_resumed(void **state)
 	cfg.policies.slow_client.grace_ms = 2000;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "slow", 60, true, 0);
+	start(&s, "slow", 60, true);
 	struct eng_action act;
 	engine_on_queue(eng, &s, 1500, S(1), &act);
 	engine_on_queue(eng, &s, 100, S(1.5), &act);
@@ -509,8 +507,7 @@ static void test_broker_v5_disconnect_reason_is_stated(void **state)
 	(void)state;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "c", 60, true, 0);
+	start(&s, "c", 60, true);
 	feed(&s, PROTO_S2C, "e0018e", 3);
 	engine_session_close(eng, &s, ENG_CLOSE_BROKER_FIN, S(3.01));
 	const struct seen *d = find(EVT_DISCONNECT, 0);
@@ -542,8 +539,7 @@ static void test_rate_limit_disconnects_with_0x96(void **state)
 	cfg.policies.limits.mode = WW_MODE_ENFORCE;
 	make_engine();
 	struct session s;
-	open_session(&s, 1, "10.0.0.1", 0);
-	connected(&s, "chatty", 60, true, 0);
+	start(&s, "chatty", 60, true);
 	struct eng_action act = { 0 };
 	unsigned i;
 	for (i = 0; i < 100 && !(act.flags & ENG_DISCONNECT); i++)
