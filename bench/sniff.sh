@@ -45,10 +45,10 @@ log() { printf '[sniff.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() { log "error: $*"; exit 1; }
 
 stop_pid() { # <pid> [signal]: the signal (TERM), then KILL after 5 s; only our own children
-	local p=$1 sig=${2:-TERM} i
+	local p=$1 sig=${2:-TERM} _
 	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
 	kill -"$sig" "$p" 2>/dev/null
-	for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
 	return 0
@@ -100,7 +100,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 WATCHDOG=$!
 
 PORT=
-for try in $(seq 50); do
+for _ in $(seq 50); do
 	p=$((20000 + RANDOM % 8000))
 	listening "$p" || { PORT=$p; break; }
 done
@@ -128,14 +128,14 @@ EOF
 mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.stderr" 2>&1 &
 BROKER_PID=$!
 PIDS_TO_STOP+=("$BROKER_PID")
-for i in $(seq 100); do listening "$PORT" && break; sleep 0.1; done
+for _ in $(seq 100); do listening "$PORT" && break; sleep 0.1; done
 listening "$PORT" || fail "mosquitto is not listening on 127.0.0.1:$PORT: $(tail -2 "$WORK/mosquitto.stderr")"
 
 # shellcheck disable=SC2086
 tcpdump -i lo -n $TCPDUMP_OPTS -Z root -w "$CAP" "tcp port $PORT" 2>"$WORK/tcpdump.stderr" &
 TCPDUMP_PID=$!
 PIDS_TO_STOP+=("$TCPDUMP_PID")
-for i in $(seq 100); do grep -q 'listening on' "$WORK/tcpdump.stderr" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q 'listening on' "$WORK/tcpdump.stderr" 2>/dev/null && break; sleep 0.1; done
 grep -q 'listening on' "$WORK/tcpdump.stderr" || fail "tcpdump did not start: $(tail -2 "$WORK/tcpdump.stderr")"
 
 # name | mqttload arguments (payload sizes: mqttload's smallest is 20 B, its 20-byte header).
