@@ -114,11 +114,8 @@ static json_t *field_value(const struct evt *e, enum evt_field f)
 	return NULL;
 }
 
-char *evt_render_json(const struct evt *e)
+json_t *evt_json_object(const struct evt *e, json_t *o)
 {
-	json_t *o = json_object();
-	char *out = NULL;
-
 	if (o == NULL)
 		return NULL;
 	for (int f = 0; f < EVT_F__COUNT; f++) {
@@ -131,10 +128,20 @@ char *evt_render_json(const struct evt *e)
 		    json_object_set_new(o, "client_id_hex", hex_string(e->client_id, e->client_id_len)) != 0)
 			goto out;
 	}
+	return o;
+out:
+	json_decref(o);
+	return NULL;
+}
+
+char *evt_render_json(const struct evt *e)
+{
+	json_t *o = evt_json_object(e, json_object());
+	if (o == NULL)
+		return NULL;
 	/* 15 significant digits: microseconds of durations up to ~30 years, and
 	 * no binary noise (12.345, not 12.345000000000001) */
-	out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
-out:
+	char *out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	return out;
 }

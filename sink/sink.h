@@ -64,6 +64,12 @@ size_t evt_render_text(const struct evt *e, char *buf, size_t cap);
  * NULL when memory ran out. */
 char *evt_render_json(const struct evt *e);
 
+/* The same fields added to the JSON object <o> (which may already hold keys
+ * that should come first). Returns <o>, or NULL (and <o> released) when
+ * memory ran out. For callers that add keys of their own (sniff's verdicts). */
+struct json_t;
+struct json_t *evt_json_object(const struct evt *e, struct json_t *o);
+
 /* Writes doc/events.md, the catalog rendered as Markdown, to <fp>.
  * Returns 0, or -1 on a write error (errno as set by stdio). */
 int evt_catalog_markdown(FILE *fp);

@@ -28,6 +28,7 @@ struct verdicts {
 	struct verdicts_config cfg;
 	struct client_row *rows;
 	uint32_t n_rows, cap_rows;
+	uint32_t *index, cap_index;  /* row + 1 by client id hash; 0 = empty */
 	uint64_t untracked;         /* sessions of clients past max_clients */
 	struct comment *comments;
 	size_t n_comments, cap_comments;
@@ -53,6 +54,7 @@ void verdicts_free(struct verdicts *v)
 		free(v->comments[i].text);
 	free(v->comments);
 	free(v->rows);
+	free(v->index);
 	free(v);
 }
 
@@ -65,14 +67,47 @@ static void client_text(const struct evt *e, char *buf, size_t cap)
 	escape_text(e->client_id, e->client_id_len, buf, cap);
 }
 
+static uint64_t id_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 1099511628211ull;
+	return h;
+}
+
+/* Rebuilds the open-addressing index over the rows at twice their number:
+ * a capture with a hundred thousand client ids must not cost a scan per
+ * verdict. */
+static bool index_grow(struct verdicts *v)
+{
+	uint32_t ncap = v->cap_index ? v->cap_index * 2 : 256;
+	uint32_t *ni = calloc(ncap, sizeof *ni);
+	if (!ni)
+		return false;
+	for (uint32_t r = 0; r < v->n_rows; r++) {
+		uint32_t k = (uint32_t)id_hash(v->rows[r].id) & (ncap - 1);
+		while (ni[k])
+			k = (k + 1) & (ncap - 1);
+		ni[k] = r + 1;
+	}
+	free(v->index);
+	v->index = ni;
+	v->cap_index = ncap;
+	return true;
+}
+
 static void tally(struct verdicts *v, const struct evt *e)
 {
 	char id[128];
 	client_text(e, id, sizeof id);
-	uint32_t i;
-	for (i = 0; i < v->n_rows; i++)
-		if (strcmp(v->rows[i].id, id) == 0)
-			break;
+	if ((v->n_rows + 1) * 2 > v->cap_index && !index_grow(v)) {
+		v->untracked++;
+		return;
+	}
+	uint32_t k = (uint32_t)id_hash(id) & (v->cap_index - 1);
+	while (v->index[k] && strcmp(v->rows[v->index[k] - 1].id, id) != 0)
+		k = (k + 1) & (v->cap_index - 1);
+	uint32_t i = v->index[k] ? v->index[k] - 1 : v->n_rows;
 	if (i == v->n_rows) {
 		if (v->n_rows >= v->cfg.max_clients) {
 			v->untracked++;
@@ -91,6 +126,7 @@ static void tally(struct verdicts *v, const struct evt *e)
 		memset(&v->rows[i], 0, sizeof v->rows[i]);
 		snprintf(v->rows[i].id, sizeof v->rows[i].id, "%s", id);
 		v->n_rows++;
+		v->index[k] = i + 1;
 	}
 	v->rows[i].sessions++;
 	if ((unsigned)e->reason < EVT_R__COUNT)
@@ -119,7 +155,7 @@ static void add_comment(struct verdicts *v, uint64_t frame, const char *text)
 
 static void write_json(struct verdicts *v, json_t *o)
 {
-	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (!line || fprintf(v->cfg.json, "%s\n", line) < 0)
 		v->write_errors++;
 	free(line);
@@ -129,13 +165,6 @@ static void write_json(struct verdicts *v, json_t *o)
  * start and end of the session; "event" for everything else. */
 static void json_out(struct verdicts *v, const struct evt *e)
 {
-	char *text = evt_render_json(e);
-	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-	free(text);
-	if (!o) {
-		v->write_errors++;
-		return;
-	}
 	json_t *typed = json_object();
 	bool verdict = e->code == EVT_DISCONNECT;
 	json_object_set_new(typed, "type", json_string(verdict ? "verdict" : "event"));
@@ -145,12 +174,15 @@ static void json_out(struct verdicts *v, const struct evt *e)
 		json_object_set_new(typed, "start", json_string(ts));
 		evt_format_ts(e->ts_us, ts, sizeof ts);
 		json_object_set_new(typed, "end", json_string(ts));
-		/* One vocabulary for who closed: a capture that ended says "none". */
-		if (!json_object_get(o, "closed_by"))
-			json_object_set_new(o, "closed_by", json_string("unknown"));
 	}
-	json_object_update(typed, o);
-	json_decref(o);
+	typed = evt_json_object(e, typed);
+	if (!typed) {
+		v->write_errors++;
+		return;
+	}
+	/* One vocabulary for who closed: a verdict always says. */
+	if (verdict && !json_object_get(typed, "closed_by"))
+		json_object_set_new(typed, "closed_by", json_string("unknown"));
 	write_json(v, typed);
 	json_decref(typed);
 }
@@ -223,6 +255,9 @@ void verdicts_summary(struct verdicts *v, FILE *out)
 {
 	if (v->n_rows)
 		qsort(v->rows, v->n_rows, sizeof *v->rows, by_trouble);
+	free(v->index); /* rows moved: the index is rebuilt if a verdict comes later */
+	v->index = NULL;
+	v->cap_index = 0;
 	fprintf(out, "\n%llu connection%s, %u client id%s\n", (unsigned long long)v->n_verdicts,
 		v->n_verdicts == 1 ? "" : "s", v->n_rows, v->n_rows == 1 ? "" : "s");
 	for (uint32_t i = 0; i < v->n_rows; i++) {
