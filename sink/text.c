@@ -188,7 +188,11 @@ static void put_field(struct line *l, const struct evt *e, enum evt_field f, boo
 			put(l, "\"", 1);
 		for (unsigned i = 0; i < e->n_evidence && i < EVT_MAX_EVIDENCE; i++) {
 			const struct evt_evidence *ev = &e->evidence[i];
-			put_fmt(l, "%s#%" PRIu64 " ", i ? "; " : "", ev->frame);
+			/* Frame 0 is "no frame" (the proxy has no capture to point into). */
+			if (ev->frame)
+				put_fmt(l, "%s#%" PRIu64 " ", i ? "; " : "", ev->frame);
+			else if (i)
+				put(l, "; ", 2);
 			put_escaped(l, ev->text, strnlen(ev->text, sizeof ev->text));
 		}
 		if (quote)
