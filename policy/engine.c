@@ -5,7 +5,8 @@
  * The reason a session ended is settled in engine_verdict.c. */
 #include "policy/engine_internal.h"
 
-#include <fnmatch.h>
+#include "common/hash.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,9 +162,7 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 #define IP_TOMBSTONE '\1'
 static struct ip_count *ip_slot(struct engine *eng, const char *ip, bool create)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (const char *p = ip; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	uint64_t h = hash_fnv1a(ip, strlen(ip));
 	struct ip_count *reuse = NULL;
 	for (uint32_t k = 0; k < eng->ip_count_cap; k++) {
 		struct ip_count *c = &eng->ip_counts[(h + k) & (eng->ip_count_cap - 1)];

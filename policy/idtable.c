@@ -1,21 +1,12 @@
 /* The client-id table (see idtable.h). Linear probing over a power-of-two
  * array of pointers; deletion uses backward-shift so probes stay short. The
- * hash is FNV-1a: ids are short and this is not exposed to hash flooding
- * beyond one table that is capped in size. */
+ * hash is FNV-1a (common/hash.h): ids are short and the table is capped. */
 #include "policy/idtable.h"
+
+#include "common/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t hash_key(const uint8_t *k, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= k[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 int idt_init(struct id_table *t, size_t max_entries)
 {
@@ -44,7 +35,7 @@ static int grow(struct id_table *t)
 		struct id_entry *e = t->slots[i];
 		if (!e)
 			continue;
-		size_t j = hash_key(e->key, e->key_len) & (ncap - 1);
+		size_t j = hash_fnv1a(e->key, e->key_len) & (ncap - 1);
 		while (ns[j])
 			j = (j + 1) & (ncap - 1);
 		ns[j] = e;
@@ -59,7 +50,7 @@ struct id_entry *idt_get(struct id_table *t, const uint8_t *key, size_t len, boo
 {
 	if (len > sizeof ((struct id_entry *)0)->key)
 		len = sizeof ((struct id_entry *)0)->key;
-	size_t i = hash_key(key, len) & (t->cap - 1);
+	size_t i = hash_fnv1a(key, len) & (t->cap - 1);
 	for (struct id_entry *e; (e = t->slots[i]) != NULL; i = (i + 1) & (t->cap - 1))
 		if (e->key_len == len && memcmp(e->key, key, len) == 0)
 			return e;
@@ -87,7 +78,7 @@ static void remove_at(struct id_table *t, size_t i)
 	t->used--;
 	/* Backward-shift: move later members of the probe run into the hole. */
 	for (size_t j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-		size_t home = hash_key(t->slots[j]->key, t->slots[j]->key_len) & (t->cap - 1);
+		size_t home = hash_fnv1a(t->slots[j]->key, t->slots[j]->key_len) & (t->cap - 1);
 		bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
 		if (movable) {
 			t->slots[i] = t->slots[j];
@@ -106,7 +97,7 @@ void idt_release(struct id_table *t, struct id_entry *e, int64_t now_us, int64_t
 	/* Keep an idle entry while its take-over history or cooldown matters. */
 	if (e->cooldown_until_us > now_us || (e->n_hist > 0 && e->last_connect_us + keep_us > now_us))
 		return;
-	size_t i = hash_key(e->key, e->key_len) & (t->cap - 1);
+	size_t i = hash_fnv1a(e->key, e->key_len) & (t->cap - 1);
 	for (; t->slots[i]; i = (i + 1) & (t->cap - 1))
 		if (t->slots[i] == e) {
 			remove_at(t, i);

@@ -75,8 +75,6 @@ struct worker {
 	struct conn *conns;
 	struct conn *reap;
 	unsigned n_conns;
-	uint8_t *scratch;
-	size_t scratch_cap;
 	bool stopping;
 };
 

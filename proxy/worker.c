@@ -162,5 +162,4 @@ void worker_stop(struct worker *w)
 	if (w->stop)
 		event_free(w->stop);
 	event_base_free(w->base);
-	free(w->scratch);
 }

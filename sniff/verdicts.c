@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/escape.h"
+#include "common/hash.h"
 #include "policy/evt.h"
 
 struct client_row {
@@ -67,14 +68,6 @@ static void client_text(const struct evt *e, char *buf, size_t cap)
 	escape_text(e->client_id, e->client_id_len, buf, cap);
 }
 
-static uint64_t id_hash(const char *id)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 1099511628211ull;
-	return h;
-}
-
 /* Rebuilds the open-addressing index over the rows at twice their number:
  * a capture with a hundred thousand client ids must not cost a scan per
  * verdict. */
@@ -85,7 +78,7 @@ static bool index_grow(struct verdicts *v)
 	if (!ni)
 		return false;
 	for (uint32_t r = 0; r < v->n_rows; r++) {
-		uint32_t k = (uint32_t)id_hash(v->rows[r].id) & (ncap - 1);
+		uint32_t k = (uint32_t)hash_fnv1a(v->rows[r].id, strlen(v->rows[r].id)) & (ncap - 1);
 		while (ni[k])
 			k = (k + 1) & (ncap - 1);
 		ni[k] = r + 1;
@@ -104,7 +97,7 @@ static void tally(struct verdicts *v, const struct evt *e)
 		v->untracked++;
 		return;
 	}
-	uint32_t k = (uint32_t)id_hash(id) & (v->cap_index - 1);
+	uint32_t k = (uint32_t)hash_fnv1a(id, strlen(id)) & (v->cap_index - 1);
 	while (v->index[k] && strcmp(v->rows[v->index[k] - 1].id, id) != 0)
 		k = (k + 1) & (v->cap_index - 1);
 	uint32_t i = v->index[k] ? v->index[k] - 1 : v->n_rows;
