@@ -95,25 +95,32 @@ static const uint8_t *contiguous(struct evbuffer *in, size_t n)
 	return evbuffer_pullup(in, (ev_ssize_t)n);
 }
 
-/* Handles one frame whose first <have> bytes (all of it when <have> ==
- * <total>) are at the start of the input. Returns false when the connection
- * is closing and relaying must stop. */
-static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t have, uint64_t total)
+/* Shows the engine the frame at <p>, of which <have> of <total> bytes are at
+ * hand: decoded whole, or a large PUBLISH by its head. PROTO_NEED_MORE: the
+ * head is not enough yet and nothing was shown; else <act> says what to do. */
+static enum proto_err show_engine(struct conn *c, enum proto_dir d, const uint8_t *p, size_t have, uint64_t total,
+				  struct eng_action *act)
 {
 	struct mqtt_packet pkt;
 	struct proto_diag diag;
-	struct eng_action act;
 	enum proto_err r = have >= total ? mqtt_decode(&c->codec, d, cursor_make(p, (size_t)total), &pkt, &diag)
 					 : mqtt_decode_prefix(&c->codec, d, cursor_make(p, have), &pkt, &diag);
 	if (r == PROTO_NEED_MORE)
-		return true; /* caller waits */
+		return r;
 	int64_t now = proxy_now_us();
 	if (r == PROTO_OK)
-		engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, &act);
+		engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, act);
 	else
-		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, &act);
+		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, act);
+	return r;
+}
 
-	bool hold = (act.flags & ENG_HOLD) != 0;
+/* Carries out <act> on the frame at the head of the input, of which <have>
+ * of <total> bytes are there: passed on or dropped, the rest of it streamed
+ * the same way as it arrives, then the engine's other orders. */
+static void act_on_frame(struct conn *c, enum proto_dir d, size_t have, uint64_t total, const struct eng_action *act)
+{
+	bool hold = (act->flags & ENG_HOLD) != 0;
 	if (d == PROTO_S2C && !hold)
 		relay_note_s2c_boundary(c, c->s2c_added);
 	size_t now_n = have >= total ? (size_t)total : have;
@@ -122,8 +129,19 @@ static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t
 		c->dir[d].skip_left = total - now_n;
 		c->dir[d].skip_drop = hold;
 	}
-	if (act.flags & ~(unsigned)ENG_HOLD)
-		conn_apply(c, &act);
+	if (act->flags & ~(unsigned)ENG_HOLD)
+		conn_apply(c, act);
+}
+
+/* Handles one frame whose first <have> bytes (all of it when <have> ==
+ * <total>) are at the start of the input. Returns false when the connection
+ * is closing and relaying must stop. */
+static bool one_frame(struct conn *c, enum proto_dir d, const uint8_t *p, size_t have, uint64_t total)
+{
+	struct eng_action act;
+	if (show_engine(c, d, p, have, total, &act) == PROTO_NEED_MORE)
+		return true; /* caller waits */
+	act_on_frame(c, d, have, total, &act);
 	return !c->closing;
 }
 
@@ -151,24 +169,14 @@ static size_t relay_run(struct conn *c, enum proto_dir d, struct evbuffer *in, s
 		if (mqtt_frame_peek(cursor_make(p + off, window - off), cap, &fr, &diag) != PROTO_OK)
 			break; /* partial or bad: the careful path takes it from here */
 		size_t total = (size_t)proto_frame_len(&fr);
-		struct mqtt_packet pkt;
 		struct eng_action act;
-		int64_t now = proxy_now_us();
-		if (mqtt_decode(&c->codec, d, cursor_make(p + off, total), &pkt, &diag) == PROTO_OK)
-			engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, &act);
-		else
-			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[off] >> 4, total, now, &act);
+		show_engine(c, d, p + off, total, total, &act);
 		if (act.flags) {
 			/* Everything before it goes on as it is; then this packet as the
 			 * engine says. The input moves, so the walk stops here. */
-			bool hold = (act.flags & ENG_HOLD) != 0;
 			if (off)
 				pass(c, d, off, false);
-			if (d == PROTO_S2C && !hold)
-				relay_note_s2c_boundary(c, c->s2c_added);
-			pass(c, d, total, hold);
-			if (act.flags & ~(unsigned)ENG_HOLD)
-				conn_apply(c, &act);
+			act_on_frame(c, d, total, total, &act);
 			return (size_t)-1;
 		}
 		if (d == PROTO_S2C)
@@ -264,11 +272,7 @@ void relay(struct conn *c, enum proto_dir d)
 			struct proto_diag big = { .cls = PROTO_E_TOO_LARGE, .reason = 0x95,
 						  .name = "packet_not_inspected", .field = "remaining length" };
 			engine_on_bad_frame(c->w->px->eng, &c->s, d, &big, fr.type, total, proxy_now_us(), &act);
-			bool hold = (act.flags & ENG_HOLD) != 0;
-			st->skip_left = total;
-			st->skip_drop = hold;
-			if (act.flags & ~(unsigned)ENG_HOLD)
-				conn_apply(c, &act);
+			act_on_frame(c, d, 0, total, &act);
 			continue;
 		}
 		break; /* wait for the rest of the frame */
