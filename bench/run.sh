@@ -41,31 +41,9 @@ RAW=$WORK/raw.tsv
 LOAD=$HERE/mqttload
 PIDS_TO_STOP=()
 
-log() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-fail() { log "error: $*"; exit 1; }
-
-# ---- processes ------------------------------------------------------------------------------
-
-stop_pid() { # <pid>: TERM, then KILL after 5 s; only our own children
-	local p=$1 i
-	[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
-
-cleanup() {
-	local p
-	for p in "${PIDS_TO_STOP[@]}"; do stop_pid "$p"; done
-	[ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+NAME=run.sh
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 wait_listen() { # <port> <pid> <name>
 	local i
