@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -148,6 +149,11 @@ class Conn(asyncio.Protocol):
         self.reason = reason
         self.reason_in_log = reason_in_log
         if abort:
+            # a client that does not read cannot be given a graceful end: what
+            # is queued for it is dropped and the socket reset (SO_LINGER 0)
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
         else:
             self.transport.close()
