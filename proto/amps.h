@@ -155,6 +155,7 @@ struct amps_header {
 	enum amps_status status;  /* from f[AMPS_F_STATUS] */
 	enum amps_hb_op hb_op;    /* heartbeat: from f[AMPS_F_OPTIONS] ("start,N", "beat", "stop") */
 	uint32_t hb_interval_s;   /* heartbeat start: N */
+	bool logon_ack;           /* the server's ack to this connection's logon (amps_decode() tells) */
 	uint32_t hdr_len;         /* payload bytes of the header (body starts there) */
 	struct cursor body;       /* the rest of the payload */
 };
