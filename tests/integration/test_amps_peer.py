@@ -13,35 +13,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import wire  # noqa: E402
 from client import AmpsClient, storm  # noqa: E402
-from harness import LINE_RE, PeerServer  # noqa: E402
-
-
-@pytest.fixture
-def peer(tmp_path):
-    made = []
-
-    def make(**opts):
-        s = PeerServer(tmp_path, name="peer%d" % len(made), **opts)
-        made.append(s)
-        return s.start()
-
-    yield make
-    for s in made:
-        assert s.stop() == 0, s.stderr_path.read_text()
-
-
-@pytest.fixture
-def amps():
-    made = []
-
-    def make(port, **kw):
-        c = AmpsClient(port, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
+from fixtures import amps, amps_peer  # noqa: E402,F401
+from harness import LINE_RE  # noqa: E402
 
 
 # ---- wire ----
@@ -86,8 +59,8 @@ def test_fix_round_trip(proto):
 
 # ---- server behaviour ----
 
-def test_logon_ack_processed_and_log_line_shape(peer, amps):
-    s = peer()
+def test_logon_ack_processed_and_log_line_shape(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     ack = c.logon("shape-1", "u1")
     assert (ack["c"], ack["a"], ack["status"], ack["client_name"]) == ("ack", "processed", "success", "shape-1")
@@ -98,8 +71,8 @@ def test_logon_ack_processed_and_log_line_shape(peer, amps):
     assert s.wait_log("07-0013", "client[shape-1] disconnected.")
 
 
-def test_no_ack_unless_asked(peer, amps):
-    s = peer()
+def test_no_ack_unless_asked(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     c.logon("quiet", ack=None)
     c.publish("t", b"x")
@@ -108,8 +81,8 @@ def test_no_ack_unless_asked(peer, amps):
 
 @pytest.mark.parametrize("user,pw,reason", [("alice", "wrong", "auth failure"), ("nobody", "x", "auth failure"),
                                             ("eve", "evepw", "not entitled")])
-def test_logon_refused_with_failure_ack_and_closed(peer, amps, user, pw, reason):
-    s = peer(users="alice:alicepw,eve:evepw", entitled="alice")
+def test_logon_refused_with_failure_ack_and_closed(amps_peer, amps, user, pw, reason):
+    s = amps_peer(users="alice:alicepw,eve:evepw", entitled="alice")
     c = amps(s.port)
     ack = c.logon("refused", user, pw)
     assert (ack["status"], ack["reason"]) == ("failure", reason)
@@ -117,16 +90,16 @@ def test_logon_refused_with_failure_ack_and_closed(peer, amps, user, pw, reason)
     assert s.closed(c.addr) == ("server", reason)
 
 
-def test_keep_failed_logon_leaves_connection_open(peer, amps):
-    s = peer(users="alice:alicepw", keep_failed_logon=True)
+def test_keep_failed_logon_leaves_connection_open(amps_peer, amps):
+    s = amps_peer(users="alice:alicepw", keep_failed_logon=True)
     c = amps(s.port)
     assert c.logon("x", "alice", "bad")["reason"] == "auth failure"
     assert c.is_open_for(0.3)
     assert c.logon("x", "alice", "alicepw")["status"] == "success"
 
 
-def test_second_logon_same_name_same_user_closes_the_old_one(peer, amps):
-    s = peer()
+def test_second_logon_same_name_same_user_closes_the_old_one(amps_peer, amps):
+    s = amps_peer()
     a = amps(s.port)
     assert a.logon("dup", "u")["status"] == "success"
     b = amps(s.port)
@@ -137,8 +110,8 @@ def test_second_logon_same_name_same_user_closes_the_old_one(peer, amps):
     assert b.is_open_for(0.2)
 
 
-def test_same_name_other_user_is_refused_name_in_use(peer, amps):
-    s = peer()
+def test_same_name_other_user_is_refused_name_in_use(amps_peer, amps):
+    s = amps_peer()
     a = amps(s.port)
     a.logon("owned", "u1")
     b = amps(s.port)
@@ -148,8 +121,8 @@ def test_same_name_other_user_is_refused_name_in_use(peer, amps):
     assert a.is_open_for(0.2)
 
 
-def test_storm_twins_take_each_other_over(peer):
-    s = peer()
+def test_storm_twins_take_each_other_over(amps_peer):
+    s = amps_peer()
     cs = storm(s.port, "twins", 4)
     assert len(cs) == 5 and cs[-1].is_open_for(0.1)
     assert {c.addr.split(":")[0] for c in cs} == {"127.0.0.2", "127.0.0.3"}
@@ -159,8 +132,8 @@ def test_storm_twins_take_each_other_over(peer):
     cs[-1].close()
 
 
-def test_heartbeat_watchdog_closes_after_two_intervals(peer, amps):
-    s = peer()
+def test_heartbeat_watchdog_closes_after_two_intervals(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     c.logon("hb")
     c.heartbeat_start(0.5)
@@ -171,8 +144,8 @@ def test_heartbeat_watchdog_closes_after_two_intervals(peer, amps):
     assert s.wait_log("07-0042", "unresponsive client: hb")
 
 
-def test_heartbeat_beats_keep_client_and_server_beats_when_idle(peer, amps):
-    s = peer()
+def test_heartbeat_beats_keep_client_and_server_beats_when_idle(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     c.logon("beater")
     c.heartbeat_start(0.4)
@@ -183,8 +156,8 @@ def test_heartbeat_beats_keep_client_and_server_beats_when_idle(peer, amps):
 
 
 @pytest.mark.parametrize("how", ["unknown_command", "garbage", "bad_header"])
-def test_unknown_or_malformed_command_closes(peer, amps, how):
-    s = peer()
+def test_unknown_or_malformed_command_closes(amps_peer, amps, how):
+    s = amps_peer()
     c = amps(s.port)
     c.logon("bad-" + how)
     getattr(c, how)()
@@ -192,8 +165,8 @@ def test_unknown_or_malformed_command_closes(peer, amps, how):
     assert s.closed(c.addr) == ("server", "unknown command")
 
 
-def test_publish_delivered_to_subscriber(peer, amps):
-    s = peer()
+def test_publish_delivered_to_subscriber(amps_peer, amps):
+    s = amps_peer()
     sub = amps(s.port)
     sub.logon("sub")
     sub.subscribe("orders", "s1")
@@ -204,8 +177,8 @@ def test_publish_delivered_to_subscriber(peer, amps):
     assert (h["c"], h["t"], h["sub_id"], b) == ("publish", "orders", "s1", b"hello")
 
 
-def test_slow_subscriber_offlined_then_disconnected(peer, amps):
-    s = peer(offline_bytes=65536, slow_grace=1.0)
+def test_slow_subscriber_offlined_then_disconnected(amps_peer, amps):
+    s = amps_peer(offline_bytes=65536, slow_grace=1.0)
     sub = amps(s.port, rcvbuf=4096)
     sub.logon("sleepy-client")
     sub.subscribe("feed")
@@ -222,8 +195,8 @@ def test_slow_subscriber_offlined_then_disconnected(peer, amps):
     assert pub.is_open_for(0.1)
 
 
-def test_admin_disconnect_and_transport_disable(peer, amps):
-    s = peer()
+def test_admin_disconnect_and_transport_disable(amps_peer, amps):
+    s = amps_peer()
     a = amps(s.port)
     a.logon("sleepy-client")
     b = amps(s.port)
@@ -242,15 +215,15 @@ def test_admin_disconnect_and_transport_disable(peer, amps):
     assert amps(s.port).logon("back")["status"] == "success"
 
 
-def test_command_before_logon_refused_logon_required(peer, amps):
-    s = peer()
+def test_command_before_logon_refused_logon_required(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     assert c.publish("t", b"x", ack="processed")["reason"] == "logon required"
 
 
 @pytest.mark.parametrize("proto", ["fix", "nvfix"])
-def test_fix_protocols_logon_and_publish(peer, amps, proto):
-    s = peer(protocol=proto)
+def test_fix_protocols_logon_and_publish(amps_peer, amps, proto):
+    s = amps_peer(protocol=proto)
     sub = amps(s.port, protocol=proto)
     assert sub.logon("fsub")["status"] == "success"
     sub.subscribe("q")
@@ -261,8 +234,8 @@ def test_fix_protocols_logon_and_publish(peer, amps, proto):
     assert (h["c"], b) == ("publish", b"fixbody")
 
 
-def test_client_vanished_is_connection_closed(peer, amps):
-    s = peer()
+def test_client_vanished_is_connection_closed(amps_peer, amps):
+    s = amps_peer()
     c = amps(s.port)
     c.logon("ghost")
     c.vanish()
