@@ -263,6 +263,9 @@ void amps_header_facts(const struct amps_codec *c, enum proto_dir dir, const str
 		out->has_reason = true;
 	}
 	switch (h->cmd) {
+	case AMPS_CMD_NOOP:
+		out->kind = FACT_NOOP;
+		break;
 	case AMPS_CMD_LOGON:
 		if (dir != PROTO_C2S)
 			break;

@@ -72,6 +72,7 @@ enum proto_fact_kind {
 	FACT_HEARTBEAT,    /* keep-alive request or answer */
 	FACT_DISCONNECT,   /* an orderly goodbye, with <reason> */
 	FACT_AUTH,
+	FACT_NOOP,         /* carries nothing (an AMPS frame of length 0) */
 };
 
 struct proto_facts {

@@ -254,7 +254,7 @@ static void test_noop_frame(void **state)
 	assert_int_equal(h.cmd, AMPS_CMD_NOOP);
 	struct proto_facts f;
 	amps_header_facts(&c, PROTO_C2S, &h, &f);
-	assert_int_equal(f.kind, FACT_OTHER);
+	assert_int_equal(f.kind, FACT_NOOP);
 }
 
 static void test_encoders_round_trip(void **state)
