@@ -148,10 +148,10 @@ def test_name_in_use_by_another_user_refused_by_broker(amps_peer, amps_proxy, am
 # ---- policies: heartbeat ------------------------------------------------------------------
 
 def test_heartbeat_enforce_closes_both_sides_before_the_server(amps_peer, amps_proxy, amps):
-    """start,1 then silence: the proxy (factor 1.5) closes at 1.5 s, before the
+    """start,1 then silence: the proxy (amps_factor 1.5) closes at 1.5 s, before the
     peer's 2 x 1 s; AMPS has no disconnect message, so both sides are closed."""
     s = amps_peer()
-    px = amps_proxy(s, heartbeat={"mode": "enforce", "factor": 1.5})
+    px = amps_proxy(s, heartbeat={"mode": "enforce", "amps_factor": 1.5})
     c = amps(px.port)
     c.logon("no-heartbeat-client", "svc")
     c.heartbeat_start(1)
@@ -167,7 +167,7 @@ def test_heartbeat_enforce_closes_both_sides_before_the_server(amps_peer, amps_p
 
 def test_heartbeat_observe_reports_and_the_server_closes_at_twice(amps_peer, amps_proxy, amps):
     s = amps_peer()
-    px = amps_proxy(s, heartbeat={"mode": "observe", "factor": 1.5})
+    px = amps_proxy(s, heartbeat={"mode": "observe", "amps_factor": 1.5})
     c = amps(px.port)
     c.logon("no-heartbeat-client", "svc")
     c.heartbeat_start(1)
@@ -182,7 +182,7 @@ def test_heartbeat_observe_reports_and_the_server_closes_at_twice(amps_peer, amp
 
 def test_heartbeat_beats_keep_the_client(amps_peer, amps_proxy, amps):
     s = amps_peer()
-    px = amps_proxy(s, heartbeat={"mode": "enforce", "factor": 1.5})
+    px = amps_proxy(s, heartbeat={"mode": "enforce", "amps_factor": 1.5})
     c = amps(px.port)
     c.logon("beater", "svc")
     c.heartbeat_start(1)
@@ -371,3 +371,28 @@ def _upstream_addr(s, name):
         if l[3] == "PEER-0002" and "as client[%s]" % name in l[4]:
             return l[4].split(" from ")[1].split(" ")[0]
     raise AssertionError("no logon of %s in the peer's log" % name)
+
+
+# ---- policies: access (client name / user globs) ---------------------------------------------
+
+def test_access_enforce_refuses_the_logon_with_not_entitled(amps_peer, amps_proxy, amps):
+    s = amps_peer()
+    px = amps_proxy(s, access={"mode": "enforce", "client_id": {"deny": ["test-*"]}})
+    c = amps(px.port)
+    ack = c.logon("test-1", "svc")
+    assert (ack["c"], ack["status"], ack["reason"], str(ack.get("cid"))) == ("ack", "failure", "not entitled", "1")
+    assert c.wait_closed() == []
+    d = amps_disconnect(px, c.addr, "not_authorized", "proxy", "not entitled")
+    enforced_by(d, "access")
+    assert not [l for l in s.log_lines() if l[3] == "PEER-0002"]  # the server never saw the logon
+    assert amps(px.port).logon("prod-1", "svc")["status"] == "success"
+
+
+def test_access_observe_lets_the_logon_through(amps_peer, amps_proxy, amps):
+    s = amps_peer()
+    px = amps_proxy(s, access={"mode": "observe", "client_id": {"deny": ["test-*"]}})
+    c = amps(px.port)
+    assert c.logon("test-2", "svc")["status"] == "success"
+    would(px, "not_authorized", "access", "not entitled")
+    assert c.is_open_for(0.3)
+    s.wait_log("PEER-0002", "as client[test-2]")
