@@ -40,6 +40,7 @@ struct conn_dir {
 	uint64_t skip_left;  /* bytes of a frame being streamed through (or dropped) */
 	bool skip_drop;      /* the frame being skipped is held: drop, do not forward */
 	bool blind;          /* framing lost: forward without looking */
+	uint8_t rd_shift;    /* reads reserve READ_MIN << rd_shift bytes (conn.c) */
 };
 
 struct conn {
@@ -99,6 +100,7 @@ void conn_apply(struct conn *c, const struct eng_action *act);
 void conn_sweep(struct conn *c, int64_t now_us);
 void conn_free(struct conn *c);
 bool conn_start_upstream(struct conn *c);
+void conn_queued(struct bufferevent *bev);
 int64_t proxy_now_us(void);
 
 /* relay.c */

@@ -96,8 +96,10 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 		if (w > 0)
 			n -= (size_t)w;
 	}
-	if (n)
+	if (n) {
 		evbuffer_remove_buffer(in, out, n);
+		conn_queued(dst);
+	}
 }
 
 /* Points <out> at <n> contiguous bytes at the start of <in>: in place when
