@@ -21,7 +21,7 @@
 #define DEFAULT_HELD_TOTAL (UINT64_C(64) << 20)
 #define DEFAULT_IDLE_US (INT64_C(3600) * 1000000)
 #define DEFAULT_SETTLE_US (INT64_C(2) * 1000000)
-#define DEFAULT_TOMB_US (INT64_C(60) * 1000000)
+#define DEFAULT_TOMB_US (INT64_C(30) * 1000000)
 #define MAX_HELD_SEGS 4096u /* per flow: bounds list walks and per-segment overhead */
 /* How long a hole the peer has acknowledged waits for a segment the capture
  * reordered behind that ACK (several capture queues do): this many more

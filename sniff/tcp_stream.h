@@ -40,7 +40,7 @@ struct tcp_stream_config {
 	uint64_t max_held_total;    /* out-of-order bytes held over all flows; 0 = 64 MiB */
 	int64_t idle_timeout_us;    /* a flow silent this long (capture time) ends; 0 = 1 hour */
 	int64_t settle_us;          /* a closed flow ends this long after its close (see below); 0 = 2 s */
-	int64_t tomb_us;            /* an ended flow's 4-tuple is remembered this long; 0 = 60 s */
+	int64_t tomb_us;            /* an ended flow's 4-tuple is remembered this long; 0 = 30 s */
 	uint16_t ports[TCP_STREAM_MAX_PORTS]; /* server ports for the client/server rule */
 	size_t n_ports;
 };
