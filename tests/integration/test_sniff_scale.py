@@ -16,14 +16,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_sniff_edge import REC, WW, pcap_bytes, read_pcap  # noqa: E402
 
 SOURCE = "v311-pubsub"
-CLIENT_PORT = 46598  # v311-pub-repeat: a whole connection, closed by the client after DISCONNECT
+CLIENT_ID = b"v311-pub-repeat"  # a whole connection, closed by the client after DISCONNECT
 
 
 def replayed(copies, gap_us=20000):
     """The pcap bytes of <copies> copies of the source connection, <gap_us>
     apart, copy i from client port 10000 + i."""
     header, frames = read_pcap(os.path.join(REC, SOURCE + ".pcap"))
-    conn = [f for f in frames if CLIENT_PORT in (f.sport, f.dport)]
+    client_port = next(f.sport for f in frames if CLIENT_ID in f.payload)
+    conn = [f for f in frames if client_port in (f.sport, f.dport)]
     t0 = conn[0].ts_us
     out = []
     for i in range(copies):
@@ -31,7 +32,7 @@ def replayed(copies, gap_us=20000):
         for f in conn:
             g = f.copy()
             g.ts_us = f.ts_us - t0 + 1700000000000000 + i * gap_us
-            at = g.tcp_off + (0 if f.sport == CLIENT_PORT else 2)
+            at = g.tcp_off + (0 if f.sport == client_port else 2)
             struct.pack_into("!H", g.data, at, port)
             out.append(g)
     out.sort(key=lambda f: f.ts_us)
