@@ -356,7 +356,7 @@ static enum capture_status direct_next(struct capture *c, struct capture_frame *
 		uint32_t sec = rd32(r, c->dswapped), frac = rd32(r + 4, c->dswapped);
 		uint32_t caplen = rd32(r + 8, c->dswapped), len = rd32(r + 12, c->dswapped);
 		if (caplen > CAPTURE_MAX_SNAPLEN) {
-			snprintf(why, sizeof why, "invalid packet capture length %u, bigger than maximum of %u", caplen,
+			snprintf(why, sizeof why, "invalid packet capture length %u, bigger than snaplen of %u", caplen,
 				 (unsigned)CAPTURE_MAX_SNAPLEN);
 			return fail_read(c, why, err, errlen);
 		}
