@@ -57,6 +57,15 @@ struct why_note {
 	bool used;
 };
 
+/* --summary reads without keeping sessions: the latest hint per client id
+ * (a fixed table, newest wins a slot) stands in for the notes. */
+#define WHY_HINTS 4096
+struct why_hint {
+	char id[96];
+	int64_t ts_us;
+	enum evt_reason reason;
+};
+
 struct why_group {
 	const struct why_format *fmt;
 	void *state;
@@ -68,6 +77,7 @@ struct why_group {
 	int *open_head;      /* WHY_OPEN_BUCKETS heads, -1 empty */
 	int *open_next;      /* per session index, grows with why.s */
 	size_t open_next_cap;
+	struct why_hint *hints;
 };
 
 struct why_story {

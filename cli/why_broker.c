@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/why.h"
+#include "common/escape.h"
 #include "common/hash.h"
 
 #define WHY_OPEN_BUCKETS 4096
@@ -30,7 +31,8 @@ static int group_init(struct why *w, int gi, const struct why_format *fmt)
 		return 0;
 	g->state = calloc(1, fmt->state_size);
 	g->open_head = malloc(WHY_OPEN_BUCKETS * sizeof *g->open_head);
-	if (!g->state || !g->open_head)
+	g->hints = calloc(WHY_HINTS, sizeof *g->hints);
+	if (!g->state || !g->open_head || !g->hints)
 		return -1;
 	for (unsigned i = 0; i < WHY_OPEN_BUCKETS; i++)
 		g->open_head[i] = -1;
@@ -46,6 +48,7 @@ void why_groups_free(struct why *w)
 		free(w->groups[i].state);
 		free(w->groups[i].open_head);
 		free(w->groups[i].open_next);
+		free(w->groups[i].hints);
 	}
 }
 
@@ -95,16 +98,16 @@ static int open_find(const struct why *w, const struct why_group *g, const char 
 	return best;
 }
 
-/* A view into a NUL-terminated, printable copy: log text is the broker's,
- * and a client id may hold anything. */
+/* A view into a NUL-terminated copy that is safe to print: log text is the
+ * broker's, and a client id may hold anything (escaped as the sinks escape
+ * the wire's ids, so that both sides name a client the same way). */
 static void text_copy(char *dst, size_t cap, struct why_text t)
 {
-	size_t n = t.p ? (t.n < cap - 1 ? t.n : cap - 1) : 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)t.p[i];
-		dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	if (!t.p) {
+		dst[0] = 0;
+		return;
 	}
-	dst[n] = 0;
+	escape_text((const uint8_t *)t.p, t.n, dst, cap);
 }
 
 static void close_session(struct why *w, int gi, int idx, const struct why_rec *r, struct why_text line,
@@ -193,9 +196,22 @@ static void on_record(struct why *w, int gi, const struct why_rec *r, struct why
 	text_copy(id, sizeof id, r->id);
 	text_copy(addr, sizeof addr, r->addr);
 	if (w->summary) {
-		if (r->kind == WHY_REC_CLOSE)
-			why_summary_count(w->sum, w->source, group_kind[gi], id, strlen(id),
-					  r->reason != EVT_R_NONE ? r->reason : EVT_R_UNKNOWN);
+		struct why_hint *h = id[0] ? &g->hints[bucket(id) % WHY_HINTS] : NULL;
+		if (r->kind == WHY_REC_NOTE && h && r->reason != EVT_R_NONE) {
+			h->reason = r->reason;
+			h->ts_us = r->ts_us;
+			why_copy(h->id, sizeof h->id, id);
+		} else if (r->kind == WHY_REC_CLOSE) {
+			enum evt_reason reason = r->reason != EVT_R_NONE ? r->reason : EVT_R_UNKNOWN;
+			/* the line just before that says why (AMPS 07-0042, HiveMQ "was disconnected. reason:") */
+			if (h && h->reason != EVT_R_NONE && strcmp(h->id, id) == 0 && r->ts_us - h->ts_us <= 5000000 &&
+			    (reason == EVT_R_UNKNOWN || (reason == EVT_R_CLIENT_VANISHED && r->confidence != EVT_CONF_STATED) ||
+			     why_reason_refines(evt_reason_name(h->reason), evt_reason_name(reason))))
+				reason = h->reason;
+			if (h)
+				h->reason = EVT_R_NONE;
+			why_summary_count(w->sum, w->source, group_kind[gi], id, strlen(id), reason);
+		}
 		return;
 	}
 	switch (r->kind) {
@@ -320,7 +336,12 @@ static void attach(struct why *w, struct why_note *n, int idx)
 {
 	struct why_session *s = &w->s[idx];
 	n->used = true;
-	if (n->hint != EVT_R_NONE && (weak(s) || why_reason_refines(evt_reason_name(n->hint), s->reason))) {
+	if (n->hint != EVT_R_NONE && n->hint == evt_reason_from_name(s->reason) && n->conf == EVT_CONF_STATED &&
+	    strcmp(s->confidence, "stated") != 0) {
+		/* AMPS: 70-0011 says slow consumption, 70-0004 then says that is why it disconnects */
+		why_copy(s->confidence, sizeof s->confidence, "stated");
+		why_evidence(s, "%s  <- the reason", n->text);
+	} else if (n->hint != EVT_R_NONE && (weak(s) || why_reason_refines(evt_reason_name(n->hint), s->reason))) {
 		why_copy(s->reason, sizeof s->reason, evt_reason_name(n->hint));
 		why_copy(s->id, sizeof s->id, evt_reason_id(n->hint));
 		why_copy(s->closed_by, sizeof s->closed_by, n->by != EVT_BY_NONE ? evt_party_name(n->by) : "broker");

@@ -123,7 +123,10 @@ static void print_story_text(const struct why *w, const struct why_story *st, FI
 		if (!broker[0])
 			broker = s->broker;
 	}
-	fprintf(out, "\n%s .. %s (%.1f s)  client[%s]  %s -> %s\n", a, b, dur, story_id(w, st), client[0] ? client : "?",
+	char dtxt[32] = "";
+	if (st->start_us >= 0 && st->end_us >= 0)
+		snprintf(dtxt, sizeof dtxt, " (%.1f s)", dur);
+	fprintf(out, "\n%s .. %s%s  client[%s]  %s -> %s\n", a, b, dtxt, story_id(w, st), client[0] ? client : "?",
 		broker[0] ? broker : "?");
 	fprintf(out, "    %s, closed by %s [%s]  %s\n", p->reason, p->closed_by[0] ? p->closed_by : "unknown",
 		p->confidence[0] ? p->confidence : "unknown", p->id);
@@ -222,8 +225,8 @@ static void print_story_json(const struct why *w, const struct why_story *st, FI
 	set_str(o, "type", "session");
 	json_object_set_new(o, "start", jtime(st->start_us));
 	json_object_set_new(o, "end", jtime(st->end_us));
-	json_object_set_new(o, "duration_s", json_real(st->start_us >= 0 && st->end_us >= 0 ?
-								(double)(st->end_us - st->start_us) / 1e6 : 0));
+	json_object_set_new(o, "duration_s", st->start_us >= 0 && st->end_us >= 0 ?
+						     json_real((double)(st->end_us - st->start_us) / 1e6) : json_null());
 	set_str(o, "client_id", story_id(w, st));
 	const char *client = p->client, *broker = p->broker;
 	for (unsigned m = 0; m < st->n; m++) {
