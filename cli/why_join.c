@@ -23,6 +23,7 @@
 #define WIRE_TOL_US 500000       /* two wire sources of one connection end together */
 #define STORM_GAP_US 10000000    /* take-overs closer than this are one storm */
 #define STORM_MIN 3
+#define WHY_OFFSET_SAMPLE 2000
 #define SAME_SOCKET_TOL_US 30000000 /* same id from the same ip:port: the close may reach the wire late */
 
 bool why_reason_refines(const char *finer, const char *general)
@@ -70,9 +71,16 @@ static void measure_offset(struct why *w, int gi)
 		snprintf(g->offset_how, sizeof g->offset_how, "clock offset %s applied (--clock-skew)", off);
 		return;
 	}
-	size_t cap = 0, nd = 0;
-	for (size_t i = 0; i < w->n; i++)
+	size_t cap = 0, nd = 0, wire = 0;
+	for (size_t i = 0; i < w->n; i++) {
 		cap += w->s[i].group == gi;
+		wire += w->s[i].group < 0 && !w->s[i].storm;
+	}
+	/* a median needs no more: keeps the pairing below from growing with the square of a big log */
+	if (cap > WHY_OFFSET_SAMPLE)
+		cap = WHY_OFFSET_SAMPLE;
+	if (wire == 0)
+		cap = 0;
 	int64_t *d = malloc((cap ? cap : 1) * sizeof *d);
 	if (!d)
 		return;
@@ -80,6 +88,8 @@ static void measure_offset(struct why *w, int gi)
 	/* sessions of the same client id from the same ip:port: one connection on both sides */
 	for (size_t i = 0; i < w->n; i++) {
 		const struct why_session *b = &w->s[i];
+		if (nd >= cap)
+			break;
 		if (b->group != gi || b->log_start_us < 0 || !strchr(b->client, ':'))
 			continue;
 		for (size_t j = 0; j < w->n; j++) {
