@@ -23,6 +23,7 @@
 #define WHY_MAX_NOTES 20000
 #define WHY_EVIDENCE 8
 #define WHY_TEXT 232
+#define WHY_DISAGREE 512
 #define WHY_GROUPS 4 /* one per broker log format: its files share one clock and one session table */
 
 struct why_session {
@@ -85,7 +86,7 @@ struct why_story {
 	unsigned n;
 	int64_t start_us, end_us;
 	int primary;
-	char disagree[2][WHY_TEXT];
+	char disagree[2][WHY_DISAGREE];
 	unsigned n_disagree;
 	int group_of; /* -1, or the storm group it was folded into */
 };

@@ -214,11 +214,17 @@ static void disagreements(struct why *w, struct why_story *st)
 		if (!reason_differs && !closer_differs)
 			continue;
 		const struct why_session *a = p->group >= 0 ? p : o, *b = p->group >= 0 ? o : p;
-		char line[WHY_TEXT * 3];
-		snprintf(line, sizeof line, "%s: %s, closed by %s; %s: %s, closed by %s%s%s%s", who(a), a->reason,
-			 a->closed_by[0] ? a->closed_by : "unknown", who(b), b->reason, b->closed_by[0] ? b->closed_by : "unknown",
-			 b->n_evidence ? " (" : "", b->n_evidence ? b->evidence[0] : "", b->n_evidence ? ")" : "");
-		why_copy(st->disagree[st->n_disagree++], WHY_TEXT, line);
+		/* each side in its own words: the log's sentence, the wire's first two pieces of evidence */
+		const char *said = a->n_evidence ? a->evidence[0] : "";
+		const char *colon = a->group >= 0 ? strstr(said, ": ") : NULL;
+		if (colon && colon - said < 40)
+			said = colon + 2; /* the sentence without the log's timestamp */
+		char line[WHY_DISAGREE * 2];
+		snprintf(line, sizeof line, "%s: %s (\"%.100s\"); %s: %s, closed by %s%s%.110s%s%.110s%s", who(a), a->reason, said,
+			 who(b), b->reason, b->closed_by[0] ? b->closed_by : "unknown", b->n_evidence ? " (" : "",
+			 b->n_evidence ? b->evidence[0] : "", b->n_evidence > 1 ? "; " : "", b->n_evidence > 1 ? b->evidence[1] : "",
+			 b->n_evidence ? ")" : "");
+		why_copy(st->disagree[st->n_disagree++], WHY_DISAGREE, line);
 	}
 }
 
@@ -235,7 +241,7 @@ static void timing(struct why *w, struct why_story *st)
 				continue;
 			int64_t d = c->end_us - b->end_us;
 			if (d > 1500000 || d < -1500000) {
-				snprintf(st->disagree[st->n_disagree++], WHY_TEXT,
+				snprintf(st->disagree[st->n_disagree++], WHY_DISAGREE,
 					 "timing: the broker log closes it %.1f s %s the connection ends on the wire",
 					 (double)(d < 0 ? -d : d) / 1e6, d > 0 ? "before" : "after");
 				return;

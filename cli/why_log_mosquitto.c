@@ -28,14 +28,34 @@ struct mosq_state {
 	struct mosq_pending p[MOSQ_PENDING];
 	unsigned next;
 	char addr_out[64], id_out[128]; /* what a <unknown> close borrows */
+	/* the last timestamp read: lines of one second share it, and parsing it was a third of the time */
+	char last_ts[40];
+	size_t last_len;
+	int64_t last_us;
+	bool last_zoned;
 };
 
-/* Splits "TS: message"; false if the line does not start that way. */
-static bool split(const char *line, size_t n, struct why_rec *r)
+/* Splits "TS: message"; false if the line does not start that way. <st>
+ * (may be NULL) remembers the last timestamp's text and value. */
+static bool split(struct mosq_state *st, const char *line, size_t n, struct why_rec *r)
 {
 	int64_t us;
 	bool zoned;
-	size_t k = why_time_parse(line, n, &us, &zoned);
+	size_t k;
+	if (st && st->last_len && n > st->last_len && memcmp(line, st->last_ts, st->last_len) == 0 &&
+	    line[st->last_len] == ':') {
+		k = st->last_len;
+		us = st->last_us;
+		zoned = st->last_zoned;
+	} else {
+		k = why_time_parse(line, n, &us, &zoned);
+		if (st && k && k < sizeof st->last_ts) {
+			memcpy(st->last_ts, line, k);
+			st->last_len = k;
+			st->last_us = us;
+			st->last_zoned = zoned;
+		}
+	}
 	if (k == 0 || k + 2 > n || line[k] != ':' || line[k + 1] != ' ')
 		return false;
 	r->has_ts = true;
@@ -50,7 +70,7 @@ static bool mosq_looks_like(const char *line, size_t n)
 {
 	struct why_rec r;
 	why_rec_clear(&r);
-	return split(line, n, &r);
+	return split(NULL, line, n, &r);
 }
 
 /* The text between <prefix> at the start of <m> and the first <stop> after it. */
@@ -102,7 +122,9 @@ static void pending_add(struct mosq_state *st, struct why_text addr, int64_t ts)
 /* "Sending CONNACK to X (ack, rc)" with rc != 0: a refusal, kept for the close. */
 static void note_connack(struct mosq_state *st, struct why_text to, int rc, int64_t ts)
 {
-	bool is_ip = to.n && strspn(to.p, "0123456789.:abcdef") >= to.n;
+	bool is_ip = to.n > 0;
+	for (size_t i = 0; i < to.n && is_ip; i++)
+		is_ip = strchr("0123456789.:abcdef", to.p[i]) != NULL && to.p[i] != 0;
 	struct mosq_pending *q = is_ip ? pending_find(st, to.p, to.n, true) : NULL;
 	if (!q) /* the newest pending socket still without a verdict */
 		for (unsigned i = 0; i < MOSQ_PENDING; i++) {
@@ -176,6 +198,31 @@ static const struct note_form note_forms[] = {
 	{ "Expiring client ", " due to timeout.", EVT_R_NONE },
 };
 
+/* A decimal number at <*p> (before <end>), then past it; false if none. The
+ * line is not NUL-terminated: no sscanf. */
+static bool read_int(const char **p, const char *end, int *v)
+{
+	const char *s = *p;
+	int x = 0;
+	if (s >= end || *s < '0' || *s > '9')
+		return false;
+	while (s < end && *s >= '0' && *s <= '9' && x < 100000000)
+		x = x * 10 + (*s++ - '0');
+	*v = x;
+	*p = s;
+	return true;
+}
+
+/* <lit> at <*p>, then past it. */
+static bool read_lit(const char **p, const char *end, const char *lit)
+{
+	size_t k = strlen(lit);
+	if ((size_t)(end - *p) < k || memcmp(*p, lit, k) != 0)
+		return false;
+	*p += k;
+	return true;
+}
+
 /* "New client connected from A:P as ID (p2, c1, k60, u'user')." */
 static bool parse_open(struct why_text m, struct why_rec *r)
 {
@@ -194,8 +241,9 @@ static bool parse_open(struct why_text m, struct why_rec *r)
 	r->id.p = rest.p;
 	r->id.n = (size_t)(par - rest.p);
 	int p = 0, c = 0, k = -1;
-	const char *s = par + 2, *end = m.p + m.n;
-	if (sscanf(s, "p%d, c%d, k%d", &p, &c, &k) >= 3) {
+	const char *s = par + 2, *end = m.p + m.n, *q = s;
+	if (read_lit(&q, end, "p") && read_int(&q, end, &p) && read_lit(&q, end, ", c") && read_int(&q, end, &c) &&
+	    read_lit(&q, end, ", k") && read_int(&q, end, &k)) {
 		r->level = p == 1 ? 3 : p == 2 ? 4 : p == 5 ? 5 : 0;
 		r->keepalive = k;
 	}
@@ -218,7 +266,7 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 {
 	struct mosq_state *st = state;
 	why_rec_clear(r);
-	if (!split(line, n, r)) {
+	if (!split(st, line, n, r)) {
 		/* no timestamp (log_timestamp false): the sentence alone */
 		r->msg.p = line;
 		r->msg.n = n;
@@ -246,8 +294,8 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 	struct why_text to;
 	if (between(m, "Sending CONNACK to ", " (", &to)) {
 		int ack = 0, rc = 0;
-		const char *s = to.p + to.n + 2;
-		if (sscanf(s, "%d, %d", &ack, &rc) == 2 && rc != 0)
+		const char *q = to.p + to.n + 2, *end = m.p + m.n;
+		if (read_int(&q, end, &ack) && read_lit(&q, end, ", ") && read_int(&q, end, &rc) && rc != 0)
 			note_connack(st, to, rc, r->ts_us);
 		return r->kind = WHY_REC_NONE;
 	}
