@@ -353,3 +353,29 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert "keepalive_timeout" in r.stdout.decode()
     # --format forces a reader: a mosquitto log read as AMPS has no sessions
     assert sessions("*", rec("v311-keepalive.mosquitto.log"), "--format", "amps") == []
+
+
+# ---- AMPS-shaped logs of the AMPS test peer (branch ampspeer), when this tree has them ----
+
+AMPS_REC = os.path.join(TOP, "tests", "data", "recorded-amps")
+PEER_LOGS = sorted(glob.glob(os.path.join(AMPS_REC, "*.amps-peer.log")))
+# the peer's reason words (its PEER-0013 ground truth) as the AMPS log alone can tell them
+TRUTH = {"name in use": "session_taken_over", "heartbeat": "keepalive_timeout", "auth failure": "auth_failed",
+         "entitlement reset": "credentials_expired", "unknown command": "protocol_error",
+         "not entitled": "not_authorized", "slow client": "slow_consumer", "transport disabled": "listener_disabled",
+         # AMPS logs nothing more than 07-0013 for these: the log alone cannot say
+         "admin disconnect": "unknown", "connection closed": "unknown"}
+
+
+@pytest.mark.skipif(not PEER_LOGS, reason="no tests/data/recorded-amps in this tree (branch ampspeer)")
+@pytest.mark.parametrize("path", PEER_LOGS, ids=[os.path.basename(p) for p in PEER_LOGS])
+def test_amps_peer_logs_read_as_the_peer_says(path):
+    truth = re.findall(r"PEER-0013 client\[([^\]]*)\] from \S+ closed by (\w+), reason\[([^\]]*)\]", open(path).read())
+    objs = objects("*", path)
+    got = sorted((o["client_id"], o["reason"]) for o in objs if o["type"] == "session")
+    storms = {o["client_id"]: o["count"] for o in objs if o["type"] == "takeover_storm"}
+    want = sorted((c, TRUTH[r]) for c, by, r in truth)
+    for c, n in storms.items():  # a storm entry stands for its take-overs
+        for _ in range(n):
+            want.remove((c, "session_taken_over"))
+    assert got == want
