@@ -81,6 +81,7 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 	if (d == PROTO_C2S && !c->upstream_started && !conn_start_upstream(c))
 		return;
 	evbuffer_remove_buffer(in, bufferevent_get_output(dst_of(c, d)), n);
+	c->w->m.bytes[d] += n;
 	if (d == PROTO_S2C)
 		c->s2c_added += n;
 }
@@ -108,9 +109,10 @@ static enum proto_err show_engine(struct conn *c, enum proto_dir d, const uint8_
 	if (r == PROTO_NEED_MORE)
 		return r;
 	int64_t now = proxy_now_us();
-	if (r == PROTO_OK)
+	if (r == PROTO_OK) {
+		c->w->m.packets[d][pkt.type & 15]++;
 		engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, act);
-	else
+	} else
 		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, act);
 	return r;
 }

@@ -216,7 +216,7 @@ static void test_unknown_top_level_key_at_the_key(void **state)
 {
 	(void)state;
 	expect_error("bad-unknown-top-key.yaml", 5, 1,
-		     "listners: unknown key (valid: listeners, workers, events, limits_memory, policies)");
+		     "listners: unknown key (valid: listeners, workers, events, limits_memory, admin, shutdown, policies)");
 }
 
 static void test_duplicate_key_at_second_occurrence(void **state)
