@@ -67,7 +67,7 @@ static void histogram(struct evbuffer *o, const char *name, const double *bounds
 	uint64_t cum = 0;
 	for (unsigned b = 0; b < nb; b++) {
 		cum += buckets[b];
-		evbuffer_add_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[b], (unsigned long long)cum);
+		evbuffer_add_printf(o, "%s_bucket{le=\"%.10g\"} %llu\n", name, bounds[b], (unsigned long long)cum);
 	}
 	cum += buckets[nb];
 	evbuffer_add_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, (unsigned long long)cum,
