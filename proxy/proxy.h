@@ -74,6 +74,7 @@ struct conn {
 	bool tls_done;                   /* the client's handshake completed */
 	bool tls_alert_sent;
 	const char *tls_alert;           /* last alert, OpenSSL's static text */
+	uint8_t tls_alert_code;
 	struct event *tls_timer;         /* handshake timeout, then the certificate's notAfter */
 	int64_t cert_not_after_us;       /* 0 = no client certificate */
 };

@@ -84,6 +84,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
 	if (!c)
 		return;
 	c->tls_alert = SSL_alert_desc_string_long(ret);
+	c->tls_alert_code = (uint8_t)(ret & 0xff);
 	c->tls_alert_sent = (where & SSL_CB_WRITE) != 0;
 }
 
@@ -360,8 +361,8 @@ static void fail_event(struct conn *c, const char *side, const char *reason)
 	struct evt e = engine_evt(&c->s, EVT_TLS_HANDSHAKE_FAILED, proxy_now_us());
 	e.phase = EVT_PHASE_CONNECTING;
 	if (c->tls_alert)
-		evt_set_detail(&e, "%s: %s; alert %s: %s", side, reason, c->tls_alert_sent ? "sent" : "received",
-			       c->tls_alert);
+		evt_set_detail(&e, "%s: %s; alert %s: %s (%u)", side, reason, c->tls_alert_sent ? "sent" : "received",
+			       c->tls_alert, c->tls_alert_code);
 	else
 		evt_set_detail(&e, "%s: %s", side, reason);
 	engine_emit(c->w->px->eng, &e);
@@ -375,7 +376,8 @@ static void bev_why(struct bufferevent *bev, short what, char *out, size_t cap)
 	out[0] = 0;
 	while ((e = bufferevent_get_openssl_error(bev)) != 0 && n < cap) {
 		const char *r = ERR_reason_error_string(e);
-		n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "; " : "", r ? r : "unknown OpenSSL error");
+		if (r) /* libevent also queues entries without a reason: nothing to say */
+			n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "; " : "", r);
 	}
 	if (!out[0]) {
 		int err = EVUTIL_SOCKET_ERROR();
@@ -383,6 +385,16 @@ static void bev_why(struct bufferevent *bev, short what, char *out, size_t cap)
 					 : err			? evutil_socket_error_to_string(err)
 								: "handshake failed");
 	}
+}
+
+/* When the peer's certificate was refused, why ("certificate has expired"). */
+static void verify_why(struct bufferevent *bev, char *why, size_t cap)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	size_t n = strlen(why);
+	if (v != X509_V_OK && n < cap)
+		snprintf(why + n, cap - n, " (%s)", X509_verify_cert_error_string(v));
 }
 
 static void end_failed(struct conn *c, const char *detail)
@@ -397,6 +409,7 @@ void tls_client_failed(struct conn *c, short what)
 {
 	char why[200];
 	bev_why(c->cbev, what, why, sizeof why);
+	verify_why(c->cbev, why, sizeof why);
 	fail_event(c, "client", why);
 	end_failed(c, why);
 }
@@ -405,6 +418,7 @@ void tls_upstream_failed(struct conn *c)
 {
 	char why[200];
 	bev_why(c->ubev, BEV_EVENT_ERROR, why, sizeof why);
+	verify_why(c->ubev, why, sizeof why);
 	c->tls_alert = NULL; /* the client side's alert is not this one */
 	fail_event(c, "broker", why);
 	c->w->m.tls_failed++;
