@@ -89,6 +89,8 @@ struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_u
 		e.username = s->user;
 		e.username_len = s->user_len;
 	}
+	if (s->identity[0])
+		e.identity = s->identity;
 	snprintf(e.client, sizeof e.client, "%s", s->client);
 	snprintf(e.broker, sizeof e.broker, "%s", s->broker);
 	e.protocol = "mqtt";
@@ -293,6 +295,13 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 	if (c->has_username && pattern_denied(&pol->access.username, c->username.p, c->username.left)) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
 			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "user name not allowed");
+		if (act->flags & ENG_REFUSE_CONNACK)
+			return;
+	}
+	/* A client without a certificate has the empty identity. */
+	if (pattern_denied(&pol->access.identity, (const uint8_t *)s->identity, strlen(s->identity))) {
+		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
+			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "certificate identity not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
 			return;
 	}

@@ -6,6 +6,7 @@
  * on as a reset. Every connection ends in engine_session_close(), which logs
  * its one disconnect event. */
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -78,6 +79,11 @@ static void reaper_queue(struct conn *c)
 
 static void reading(struct conn *c, enum proto_dir d, bool on)
 {
+	if (c->tls_side[d]) { /* a TLS side is read by its bufferevent (tls.c) */
+		(on ? bufferevent_enable : bufferevent_disable)(d == PROTO_C2S ? c->cbev : c->ubev, EV_READ);
+		c->rd_on[d] = on;
+		return;
+	}
 	if (!c->rev[d] || c->rd_on[d] == on)
 		return;
 	c->rd_on[d] = on;
@@ -165,7 +171,7 @@ static void queue_out(struct bufferevent *bev, const uint8_t *pkt, size_t n)
 static void write_through(struct conn *c, enum proto_dir d)
 {
 	struct bufferevent *dst = d == PROTO_C2S ? c->ubev : c->cbev;
-	if (c->closing || (d == PROTO_C2S && !c->upstream_up))
+	if (c->closing || (d == PROTO_C2S && !c->upstream_up) || c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S])
 		return;
 	struct evbuffer *out = bufferevent_get_output(dst);
 	evutil_socket_t fd = bufferevent_getfd(dst);
@@ -248,6 +254,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	tls_conn_free(c);
 	if (c->linger)
 		event_free(c->linger);
 	for (int d = 0; d < 2; d++)
@@ -379,7 +386,10 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	int64_t last = c->s.last_client_us;
 	relay(c, PROTO_C2S);
+	if (last && c->s.last_client_us != last)
+		metrics_client_gap(c->w, c->s.last_client_us - last);
 	if (!c->closing)
 		update_backpressure(c);
 }
@@ -477,6 +487,15 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) { /* a TLS client's handshake is done */
+		if (!c->closing)
+			tls_client_ready(c);
+		return;
+	}
+	if (c->tls_side[PROTO_C2S] && !c->tls_done && !c->closing) {
+		tls_client_failed(c, what);
+		return;
+	}
 	if (c->closing) {
 		/* The client went while we were closing: what is still queued for
 		 * it can no longer arrive, but what is queued for the broker (the
@@ -522,8 +541,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		evutil_socket_t fd = bufferevent_getfd(bev);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
-		if (!c->rev[PROTO_S2C]) {
+		if (!c->tls_side[PROTO_S2C])
+			c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
+		if (!c->rev[PROTO_S2C] && !c->tls_side[PROTO_S2C]) {
 			conn_close(c, ENG_CLOSE_PROXY);
 			return;
 		}
@@ -546,6 +566,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The broker could not be reached. A client that sent CONNECT is told
 		 * "Server unavailable" (v5 0x88, 3.1.1 return code 3). */
 		c->upstream_failed = true;
+		if (c->tls_side[PROTO_S2C])
+			tls_upstream_failed(c);
 		uint8_t pkt[64];
 		size_t n = 0;
 		if (c->s.connect_seen)
@@ -600,15 +622,18 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	}
 	c->w = w;
 	c->lst = lst;
-	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->ubev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->tls_side[PROTO_C2S] = lst->tls != NULL;
+	c->tls_side[PROTO_S2C] = lst->upstream_tls != NULL;
+	c->cbev = c->tls_side[PROTO_C2S] ? tls_accept_bev(c, fd) : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->ubev = c->tls_side[PROTO_S2C] ? tls_upstream_bev(c) : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->cbev || !c->ubev) {
 		if (c->cbev)
 			bufferevent_free(c->cbev);
-		else
+		else if (!c->tls_side[PROTO_C2S]) /* tls_accept_bev() closed it */
 			evutil_closesocket(fd);
 		if (c->ubev)
 			bufferevent_free(c->ubev);
+		tls_conn_free(c);
 		free(c);
 		return;
 	}
@@ -631,8 +656,13 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
 	/* A socket bufferevent keeps the end of its input frozen except inside
 	 * its own reads; ours fill it instead (read_socket), so it is thawed. */
-	evbuffer_unfreeze(bufferevent_get_input(c->cbev), 0);
-	evbuffer_unfreeze(bufferevent_get_input(c->ubev), 0);
+	for (int d = 0; d < 2; d++) {
+		struct bufferevent *bev = d == PROTO_C2S ? c->cbev : c->ubev;
+		if (c->tls_side[d]) /* read by the bufferevent itself: capped by its watermark */
+			bufferevent_setwatermark(bev, EV_READ, 0, px->in_cap);
+		else
+			evbuffer_unfreeze(bufferevent_get_input(bev), 0);
+	}
 	/* And writes as large as the reads (libevent's default is 16 KiB). */
 	bufferevent_set_max_single_write(c->cbev, READ_BUDGET);
 	bufferevent_set_max_single_write(c->ubev, READ_BUDGET);
@@ -640,8 +670,9 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	 * half their cap. */
 	bufferevent_setwatermark(c->cbev, EV_WRITE, px->out_cap_s2c / 2, 0);
 	bufferevent_setwatermark(c->ubev, EV_WRITE, px->out_cap_c2s / 2, 0);
-	c->rev[PROTO_C2S] = event_new(w->base, fd, EV_READ | EV_PERSIST, client_readable_cb, c);
-	if (!c->rev[PROTO_C2S]) {
+	if (!c->tls_side[PROTO_C2S])
+		c->rev[PROTO_C2S] = event_new(w->base, fd, EV_READ | EV_PERSIST, client_readable_cb, c);
+	if (!c->rev[PROTO_C2S] && !c->tls_side[PROTO_C2S]) {
 		conn_close(c, ENG_CLOSE_PROXY);
 		return;
 	}
