@@ -98,6 +98,8 @@ static enum proto_err amps_facts(struct conn *c, enum proto_dir d, struct cursor
 				 struct proto_facts *f, struct proto_diag *diag)
 {
 	bool whole = bytes.left >= total;
+	if (bytes.left < AMPS_LEN_BYTES || total < AMPS_LEN_BYTES)
+		return PROTO_NEED_MORE; /* the relay hands a whole frame or a head of 64 KiB: never here */
 	struct cursor payload = cursor_make(bytes.p + AMPS_LEN_BYTES, (whole ? (size_t)total : bytes.left) - AMPS_LEN_BYTES);
 	struct amps_codec before = c->codec.amps;
 	struct amps_header h;
