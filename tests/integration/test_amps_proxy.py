@@ -396,3 +396,57 @@ def test_access_observe_lets_the_logon_through(amps_peer, amps_proxy, amps):
     would(px, "not_authorized", "access", "not entitled")
     assert c.is_open_for(0.3)
     s.wait_log("PEER-0002", "as client[test-2]")
+
+
+# ---- the legacy fix header form, and protocol: auto ----------------------------------------------
+
+def test_fix_header_logon_refused_is_auth_failed(amps_peer, amps_proxy, amps):
+    s = amps_peer(protocol="fix", users=USERS)
+    px = amps_proxy(s)
+    c = amps(px.port, protocol="fix")
+    ack = c.logon("fix-intruder", "svc", "wrong")
+    assert (ack["status"], ack["reason"]) == ("failure", "auth failure")
+    c.wait_closed()
+    d = amps_disconnect(px, c.addr, "auth_failed", "broker", "auth failure")
+    assert ident(d) == "fix-intruder"
+
+
+def test_fix_header_takeover_is_name_in_use(amps_peer, amps_proxy, amps):
+    s = amps_peer(protocol="fix")
+    px = amps_proxy(s)
+    a = amps(px.port, protocol="fix")
+    a.logon("fix-7", "svc")
+    b = amps(px.port, protocol="fix")
+    assert b.logon("fix-7", "svc")["status"] == "success"
+    a.wait_closed()
+    amps_disconnect(px, a.addr, "session_taken_over", "broker", "name in use")
+
+
+def auto_proxy(proxy, peer):
+    port = free_port()
+    cfg = amps_config(peer.port, port)
+    cfg["listeners"][0]["protocol"] = "auto"
+    return proxy(peer.port, config=cfg, port=port)
+
+
+def test_auto_listener_tells_amps_from_its_first_bytes(amps_peer, proxy, amps):
+    s = amps_peer()
+    px = auto_proxy(proxy, s)
+    c = amps(px.port)
+    assert c.logon("auto-1", "svc")["status"] == "success"
+    ev = px.wait_event("connect", client=c.addr)
+    assert ev.get("protocol") == "amps", ev
+    assert ident(ev) == "auto-1"
+    c.close()
+    amps_disconnect(px, c.addr, "client_vanished", "client", "connection closed")
+
+
+def test_auto_listener_refuses_bytes_that_are_neither(amps_peer, proxy, amps):
+    s = amps_peer()
+    px = auto_proxy(proxy, s)
+    c = amps(px.port)
+    c.garbage(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40)  # a TLS ClientHello
+    c.wait_closed()
+    ev = px.wait_event("unrecognized_protocol", client=c.addr)
+    assert "TLS" in ev.get("detail", "") or "tls" in ev.get("detail", ""), ev
+    assert px.disconnect_of(c.addr)["closed_by"] == "proxy"
