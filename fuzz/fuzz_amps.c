@@ -96,7 +96,7 @@ static void run_encoder(const uint8_t *data, size_t size)
 	size_t n = size < sizeof text - 1 ? size : sizeof text - 1;
 	memcpy(text, data, n);
 	text[n] = 0;
-	uint8_t out[1600];
+	uint8_t out[4096]; /* room for every byte escaped as \u00XX, twice */
 	size_t len = amps_encode_failure_ack(text, strlen(text), text, out, sizeof out);
 	CHECK(len > AMPS_LEN_BYTES);
 	struct amps_codec c;

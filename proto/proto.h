@@ -100,4 +100,11 @@ struct proto_facts {
 	struct cursor cid;       /* AMPS: command id, for an ack that refuses this command */
 };
 
+/* For a listener that accepts either protocol: which one the first bytes of
+ * a client stream <head> open. PROTO_OK with <id>; PROTO_NEED_MORE; or
+ * PROTO_E_NOT_PROTO with <d> naming what they are instead (TLS, HTTP,
+ * WebSocket, zlib: the AMPS table's names; else
+ * "neither_mqtt_connect_nor_amps_frame"). proto_guess.c */
+enum proto_err proto_guess(struct cursor head, enum proto_id *id, struct proto_diag *d);
+
 #endif

@@ -294,11 +294,11 @@ static void close_after_flush(struct conn *c, enum eng_close how)
  * drops without DISCONNECT; a v5 broker is told 0x04, Disconnect with Will. */
 static void end_upstream_keeping_will(struct conn *c)
 {
-	if (!c->ubev || !c->upstream_started)
+	if (!c->ubev || !c->upstream_started || !c->ops)
 		return;
-	if (c->s.level >= MQTT_LEVEL_5 && c->upstream_up && c->s.connack_seen && !c->s.refused) {
-		uint8_t pkt[8];
-		size_t n = mqtt_encode_disconnect(MQTT_LEVEL_5, 0x04, NULL, pkt, sizeof pkt);
+	uint8_t pkt[8];
+	size_t n = c->upstream_up ? c->ops->upstream_goodbye(c, pkt, sizeof pkt) : 0;
+	if (n) {
 		/* Queued after what is already on its way to the broker. This used
 		 * to be followed by bufferevent_flush() and shutdown(SHUT_WR), but
 		 * the flush does nothing on a socket bufferevent: the FIN went out
@@ -324,16 +324,13 @@ void conn_apply(struct conn *c, const struct eng_action *act)
 	}
 	if (act->flags & ENG_CUT_QUEUE)
 		relay_cut_client_queue(c);
-	uint8_t pkt[200];
+	uint8_t pkt[256];
 	size_t n = 0;
-	if (act->flags & ENG_REFUSE_CONNACK) {
-		uint8_t level = c->s.level ? c->s.level : MQTT_LEVEL_311;
-		n = mqtt_encode_connack(level, false, act->v5_code, act->text, pkt, sizeof pkt);
-		if (n && level < MQTT_LEVEL_5 && act->v3_code)
-			pkt[3] = act->v3_code; /* the policy's own 3.1.1 choice */
-	} else if ((act->flags & ENG_DISCONNECT) && c->s.level >= MQTT_LEVEL_5) {
-		n = mqtt_encode_disconnect(MQTT_LEVEL_5, act->v5_code, act->text, pkt, sizeof pkt);
-	}
+	const struct wire_ops *ops = c->ops ? c->ops : &wire_mqtt;
+	if (act->flags & ENG_REFUSE_CONNACK)
+		n = ops->refuse(c, act, pkt, sizeof pkt);
+	else if (act->flags & ENG_DISCONNECT)
+		n = ops->goodbye(c, act, pkt, sizeof pkt);
 	if (act->flags & (ENG_REFUSE_CONNACK | ENG_DISCONNECT | ENG_CLOSE)) {
 		end_upstream_keeping_will(c);
 		if (n)
@@ -518,9 +515,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * "Server unavailable" (v5 0x88, 3.1.1 return code 3). */
 		c->upstream_failed = true;
 		uint8_t pkt[64];
-		size_t n = 0;
-		if (c->s.connect_seen)
-			n = mqtt_encode_connack(c->s.level, false, 0x88, "wirewarden: broker unreachable", pkt, sizeof pkt);
+		size_t n = c->ops ? c->ops->unavailable(c, pkt, sizeof pkt) : 0;
 		if (n)
 			bufferevent_write(c->cbev, pkt, n);
 		c->s.phase = EVT_PHASE_CONNECTING;
@@ -590,13 +585,16 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
-	mqtt_codec_init(&c->codec);
+	c->ops = wire_for_listener(lst->cfg->protocol);
+	if (c->ops)
+		c->ops->init(c);
 
 	char client[64], ip[48];
 	addr_str(sa, client, sizeof client, ip, sizeof ip);
 	uint64_t id = __atomic_add_fetch(&px->next_conn_id, 1, __ATOMIC_RELAXED);
 	struct eng_action act;
-	engine_session_open(px->eng, &c->s, id, client, ip, lst->upstream_str, proxy_now_us(), &act);
+	engine_session_open_proto(px->eng, &c->s, c->ops ? c->ops->id : PROTO_ID_MQTT, id, client, ip, lst->upstream_str,
+				  proxy_now_us(), &act);
 
 	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
