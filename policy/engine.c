@@ -97,15 +97,25 @@ struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_u
 	return e;
 }
 
+/* Unknown stays without AMPS words: AMPS logs one of several reasons for a
+ * close the wire does not explain, and naming one would be a guess. */
 void engine_amps_words(const struct session *s, struct evt *e)
 {
-	if (s->protocol == PROTO_ID_AMPS && e->reason != EVT_R_NONE)
+	if (s->protocol == PROTO_ID_AMPS && e->reason != EVT_R_NONE && e->reason != EVT_R_UNKNOWN)
 		e->amps_reason = evt_reason_amps(e->reason);
+}
+
+/* AMPS closes after about 2 x the heartbeat interval of silence (amps.md);
+ * a policy block that never set the factor (sniff's) means that. */
+double engine_amps_factor(const struct engine *eng)
+{
+	double f = eng->cfg.pol.heartbeat.amps_factor;
+	return f > 1.0 ? f : 2.0;
 }
 
 double engine_silence_factor(const struct engine *eng, const struct session *s)
 {
-	return s->protocol == PROTO_ID_AMPS ? eng->cfg.pol.heartbeat.amps_factor : eng->cfg.pol.heartbeat.factor;
+	return s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) : eng->cfg.pol.heartbeat.factor;
 }
 
 void engine_emit(struct engine *eng, const struct evt *e)

@@ -42,5 +42,6 @@ enum evt_reason engine_amps_refusal_reason(const char *text, enum evt_confidence
 /* The silence after which the server closes, in keep-alive/heartbeat
  * intervals: the heartbeat policy's factor (MQTT) or amps_factor (AMPS). */
 double engine_silence_factor(const struct engine *eng, const struct session *s);
+double engine_amps_factor(const struct engine *eng);
 
 #endif

@@ -85,7 +85,7 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 	}
 	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && s->protocol == PROTO_ID_AMPS) {
 		double silent = (double)(now_us - s->last_client_us) / US;
-		double factor = eng->cfg.pol.heartbeat.amps_factor;
+		double factor = engine_amps_factor(eng);
 		/* AMPS closes after about 2 x the heartbeat interval of silence;
 		 * its timer runs at a granularity we allow for below that. */
 		if (silent >= factor * s->keepalive_s - 0.5) {
@@ -139,7 +139,7 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
  * silent past 1.5 x its keep-alive before it closed. */
 static bool stuck_past_keepalive(const struct engine *eng, const struct session *s, int64_t now_us)
 {
-	double limit = s->protocol == PROTO_ID_AMPS ? eng->cfg.pol.heartbeat.amps_factor * s->keepalive_s - 0.5
+	double limit = s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) * s->keepalive_s - 0.5
 						    : 1.5 * s->keepalive_s - 0.25;
 	return s->client_window_zero && s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 &&
 	       (double)(now_us - s->last_client_us) / US >= limit;
