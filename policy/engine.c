@@ -378,8 +378,7 @@ static void on_connect(struct engine *eng, struct session *s, const struct proto
 		}
 		/* The storm is dealt with: counting starts afresh, so after the
 		 * cooldown the twins get storm_count more take-overs, not one. */
-		ide->n_hist = 0;
-		ide->hist_head = 0;
+		idt_forget_takeovers(ide);
 		if (pol->takeover.mode == WW_MODE_ENFORCE && !eng->cfg.passive) {
 			ide->cooldown_until_us = now_us + (int64_t)pol->takeover.cooldown_ms * 1000;
 			snprintf(ide->cooldown_ip, sizeof ide->cooldown_ip, "%s", s->client_ip);
