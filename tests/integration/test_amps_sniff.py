@@ -41,11 +41,10 @@ BY_TRUTH = {
     ("server", "unknown command"): ("unknown_command", "broker", "unknown command", {"inferred", "stated"}),
     ("server", "auth failure"): ("auth_failed", "broker", "auth failure", {"stated", "inferred"}),
     ("server", "not entitled"): ("not_authorized", "broker", "not entitled", {"stated", "inferred"}),
-    # the server says nothing on the wire for these: unknown, in AMPS's words the catalog's
-    # "connection closed" (all AMPS can be sure of is that the socket closed)
-    ("server", "admin disconnect"): ("unknown", "broker", "connection closed", {"unknown"}),
-    ("server", "transport disabled"): ("unknown", "broker", "connection closed", {"unknown"}),
-    ("server", "entitlement reset"): ("unknown", "broker", "connection closed", {"unknown"}),
+    # the server says nothing on the wire for these: unknown, and no AMPS words (naming one would be a guess)
+    ("server", "admin disconnect"): ("unknown", "broker", None, {"unknown"}),
+    ("server", "transport disabled"): ("unknown", "broker", None, {"unknown"}),
+    ("server", "entitlement reset"): ("unknown", "broker", None, {"unknown"}),
 }
 # scenario-specific: a refusal the wire states, a malformed header, the slow client
 BY_SCENARIO = {
