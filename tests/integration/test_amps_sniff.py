@@ -142,3 +142,42 @@ def test_without_amps_port_the_captures_are_not_misread_as_mqtt():
                        capture_output=True, timeout=60)
     lines = [json.loads(l) for l in r.stdout.decode().splitlines()]
     assert not [v for v in lines if v.get("type") == "verdict" and v["reason"] == "client_disconnect"]
+
+
+def frames_table():
+    with open(os.path.join(REC, "frames.tsv")) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+FRAMES = frames_table()
+KNOWN = {"logon", "heartbeat", "publish", "p", "delta_publish", "subscribe", "delta_subscribe", "sow",
+         "sow_and_subscribe", "sow_and_delta_subscribe", "unsubscribe", "sow_delete", "flush", "ack", "start_timer",
+         "stop_timer", "oof", "group_begin", "group_end"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_packets_frame_like_tshark_and_the_documented_framing(scenario):
+    """--packets lists, per stream and direction, the same AMPS frames in the same
+    order (command and payload length) as frames.tsv, which was split from
+    tshark's payloads by the peer's own framer (no wirewarden code)."""
+    pcap = os.path.join(REC, scenario + ".pcap")
+    r = subprocess.run([WW, "sniff", "-r", pcap, "--packets", "--amps-port", str(server_port(pcap))],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    got, flows = {}, []
+    for line in r.stdout.decode().splitlines():
+        o = json.loads(line)
+        if o.get("type") == "flow":
+            flows.append(o)
+            continue
+        # an unknown command is typed "unknown" and named in "command"; an unreadable header has an error
+        name = o.get("command") if o["type"] == "unknown" else "(malformed)" if o.get("error") and \
+            o["type"] == "?" else o["type"]
+        got.setdefault((o["stream"], o["dir"]), []).append((name, o.get("len")))
+    want = {}
+    for row in (f for f in FRAMES if f["scenario"] == scenario):
+        want.setdefault((int(row["stream"]), row["dir"]), []).append(row["command"])
+    assert {k: [t for t, _ in v] for k, v in got.items()} == want
+    bad = sum(1 for v in got.values() for name, _ in v if name == "(malformed)" or name not in KNOWN)
+    assert all(f["protocol"] == "amps" and f["gaps"] == 0 for f in flows), flows
+    assert sum(f["errors"] for f in flows) == bad, flows
