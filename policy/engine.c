@@ -622,9 +622,11 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 		e.wire_reason = d->reason;
 	if (too_large)
 		e.count = (int64_t)frame_len;
-	evt_set_detail(&e, "%s %s: %s%s%s at offset %u", dir == PROTO_C2S ? "client" : "broker",
+	/* An AMPS unknown command is named: the operator greps for it. */
+	int vlen = d->value.p && d->value.left ? (int)(d->value.left < 64 ? d->value.left : 64) : 0;
+	evt_set_detail(&e, "%s %s: %s%s%s at offset %u%s%.*s%s", dir == PROTO_C2S ? "client" : "broker",
 		       amps ? "frame" : mqtt_type_name(type), d->name, d->field ? " in " : "", d->field ? d->field : "",
-		       d->offset);
+		       d->offset, vlen ? " (\"" : "", vlen, vlen ? (const char *)d->value.p : "", vlen ? "\")" : "");
 	engine_emit(eng, &e);
 	if (dir != PROTO_C2S)
 		return; /* the broker's bytes are the broker's business: we report them */
@@ -645,8 +647,8 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 	if (amps)
 		how = ENG_CLOSE; /* AMPS closes on an unknown or malformed command, without a word */
 	engine_decide(eng, s, too_large ? POL_LIMITS : POL_PROTOCOL, too_large ? pol->limits.mode : pol->protocol.mode, why,
-		      d->reason, v3, ENG_HOLD | how, now_us, act, "%s%s%s", d->name, d->field ? " in " : "",
-		      d->field ? d->field : "");
+		      d->reason, v3, ENG_HOLD | how, now_us, act, "%s%s%s%s%.*s%s", d->name, d->field ? " in " : "",
+		      d->field ? d->field : "", vlen ? " \"" : "", vlen, vlen ? (const char *)d->value.p : "", vlen ? "\"" : "");
 }
 
 /* ---- slow client ------------------------------------------------------------ */

@@ -26,6 +26,7 @@ enum proto_err amps_fail(struct proto_diag *d, enum amps_err e, const char *fiel
 	d->name = amps_err_name(e);
 	d->field = field;
 	d->offset = offset;
+	d->value = cursor_make(NULL, 0);
 	return d->cls;
 }
 
@@ -179,6 +180,11 @@ static enum amps_wire wire_of(struct cursor payload)
 	return AMPS_WIRE_AUTO;
 }
 
+static uint32_t amps_off_of(struct cursor payload, struct cursor v)
+{
+	return v.p && v.p >= payload.p ? (uint32_t)(v.p - payload.p) : 0;
+}
+
 static bool cid_matches(const struct amps_codec *c, const struct amps_header *h)
 {
 	if (c->logon_cid_len == 0 || !AMPS_HAS(h, AMPS_F_CID))
@@ -208,8 +214,11 @@ enum proto_err amps_decode(struct amps_codec *c, enum proto_dir dir, struct curs
 		return r;
 	if (c->wire == AMPS_WIRE_AUTO)
 		c->wire = w; /* a connection keeps one syntax */
-	if (out->cmd == AMPS_CMD_UNKNOWN)
-		return amps_fail(d, AMPS_E_UNKNOWN_COMMAND, "command", 0);
+	if (out->cmd == AMPS_CMD_UNKNOWN) {
+		amps_fail(d, AMPS_E_UNKNOWN_COMMAND, "command", amps_off_of(payload, out->f[AMPS_F_COMMAND]));
+		d->value = out->f[AMPS_F_COMMAND];
+		return d->cls;
+	}
 	if (dir == PROTO_C2S && out->cmd == AMPS_CMD_NONE)
 		return amps_fail(d, AMPS_E_NO_COMMAND, "command", 0);
 	if (dir == PROTO_C2S && out->cmd == AMPS_CMD_LOGON && !c->logon_seen) {

@@ -44,6 +44,8 @@ struct proto_diag {
 	const char *name;    /* static string */
 	const char *field;   /* static string, may be NULL */
 	uint32_t offset;
+	struct cursor value; /* the offending bytes when a decoder names them (AMPS: an unknown
+			      * command); a view into the frame, empty otherwise */
 };
 
 /* What a framer reports about one frame. */

@@ -55,6 +55,7 @@ enum proto_err proto_guess(struct cursor head, enum proto_id *id, struct proto_d
 		d->name = "neither_mqtt_connect_nor_amps_frame";
 		d->field = "first bytes";
 		d->offset = 0;
+		d->value = cursor_make(NULL, 0);
 	}
 	return PROTO_E_NOT_PROTO;
 }
