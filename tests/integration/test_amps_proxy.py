@@ -463,3 +463,37 @@ def test_auto_listener_names_bytes_that_are_neither(amps_peer, proxy, amps, mode
     else:  # observe passes the bytes on; the server closes
         assert d["closed_by"] == "broker", d
         s.wait_log("PEER-0004", "malformed frame")
+
+
+# ---- framing through the proxy ---------------------------------------------------------------
+
+def test_frames_sliced_byte_by_byte_and_batched_pass_whole(amps_peer, amps_proxy, amps):
+    """A logon sent one byte at a time, then four frames (and a no-op length 0)
+    in one write: the proxy reads the same facts and the server gets the same
+    bytes."""
+    import wire
+    s = amps_peer()
+    px = amps_proxy(s, protocol={"mode": "enforce"}, heartbeat={"mode": "enforce"})
+    sub = amps(s.port)
+    sub.logon("slice-watch", "svc")
+    sub.subscribe("sliced")
+    c = amps(px.port)
+    logon = wire.message({"c": "logon", "cid": "1", "client_name": "slicer", "user_id": "svc", "a": "processed"})
+    for i in range(len(logon)):
+        c.send_raw(logon[i:i + 1])
+        if i % 16 == 0:
+            time.sleep(0.002)
+    assert c.expect_ack("1")["status"] == "success"
+    batch = (wire.message({"c": "heartbeat", "o": "start,5", "cid": "2", "a": "received"}) + wire.frame(b"")
+             + wire.message({"c": "publish", "t": "sliced"}, b"one")
+             + wire.message({"c": "publish", "t": "sliced"}, b"two" * 1000)
+             + wire.message({"c": "flush", "cid": "3", "a": "completed"}))
+    c.send_raw(batch)
+    assert c.expect_ack("2")["status"] == "success" and c.expect_ack("3")["status"] == "success"
+    assert [sub.read()[1], sub.read()[1]] == [b"one", b"two" * 1000]
+    ev = px.wait_event("connect", client=c.addr)
+    assert (ev.get("protocol"), ident(ev)) == ("amps", "slicer")
+    assert c.is_open_for(0.3)
+    assert not px.events("malformed_packet") and not px.events("protocol_violation")
+    c.close()
+    amps_disconnect(px, c.addr, "client_vanished", "client", "connection closed")
