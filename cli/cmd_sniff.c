@@ -23,10 +23,12 @@
 #include "common/config.h"
 #include "proto/mqtt.h"
 #include "sniff/capture.h"
+#include "sniff/ipfrag.h"
 #include "sniff/link.h"
 #include "policy/engine.h"
 #include "sniff/packets.h"
 #include "sniff/pcapng.h"
+#include "sniff/shutdown.h"
 #include "sniff/tcp_stream.h"
 #include "sniff/verdicts.h"
 #include "sink/sink.h"
@@ -453,6 +455,23 @@ static void report_counts(struct capture *cap, const char *when)
 				"sure; raise --buffer-size or narrow the filter\n");
 }
 
+/* One stderr line when fragmented IPv4 datagrams could not be put back
+ * together: their bytes are missing from the flows (the verdicts say so). */
+static void report_fragments(struct ipfrag *r)
+{
+	const struct ipfrag_stats *st = ipfrag_stats(r);
+
+	if (st->contradicted > 0)
+		fprintf(stderr, "wirewarden sniff: %" PRIu64 " IPv4 fragment%s contradicted a datagram already put back "
+				"together; the first copy was used\n", st->contradicted, st->contradicted == 1 ? "" : "s");
+	if (st->given_up == 0)
+		return;
+	fprintf(stderr, "wirewarden sniff: %" PRIu64 " fragmented IPv4 datagram%s could not be put back together (%" PRIu64
+			" incomplete, %" PRIu64 " with conflicting fragments, %" PRIu64 " cut by the snap length, %" PRIu64
+			" over the memory caps); their bytes count as capture gaps\n",
+		st->given_up, st->given_up == 1 ? "" : "s", st->timeouts, st->conflicts, st->cut, st->evicted);
+}
+
 /* Opens the capture <o> names, with its filter, and for a live -w a copy of
  * the frames in a temporary file (its path in <tee_path>, "" when none).
  * NULL after printing why, with the exit status in <rc>. */
@@ -530,7 +549,9 @@ int cmd_sniff(int argc, char **argv)
 	struct tcp_stream *ts = NULL;
 	struct engine *eng = NULL;
 	struct verdicts *vd = NULL;
-	struct evt_sinks outputs = { 0 }, sinks = { 0 };
+	struct evt_sinks outputs = { 0 }, facts = { 0 }, sinks = { 0 };
+	struct shutdown_watch *sw = NULL;
+	struct ipfrag *frags = NULL;
 	struct saved_signals saved;
 	FILE *json = NULL;
 	struct capture_frame fr;
@@ -585,7 +606,9 @@ int cmd_sniff(int argc, char **argv)
 		ec.pol.takeover = defaults.policies.takeover;
 		ec.pol.takeover.mode = WW_MODE_OBSERVE;
 		vd = verdicts_new(&vc);
-		if (vd && verdicts_attach(vd, &outputs) == 0 && evt_sinks_add(&sinks, facts_only_sink, &outputs) == 0)
+		/* engine -> shutdown watch -> facts only -> verdicts */
+		if (vd && verdicts_attach(vd, &outputs) == 0 && evt_sinks_add(&facts, facts_only_sink, &outputs) == 0 &&
+		    (sw = shutdown_watch_new(&facts)) != NULL && evt_sinks_add(&sinks, shutdown_watch_sink, sw) == 0)
 			eng = engine_new(&ec, &sinks);
 		if (eng == NULL) {
 			fprintf(stderr, "wirewarden sniff: out of memory setting up the engine\n");
@@ -614,7 +637,8 @@ int cmd_sniff(int argc, char **argv)
 		packets_stream_ops(pk, &ops);
 		ts = tcp_stream_new(&tcfg, &ops);
 	}
-	if (ts == NULL) {
+	frags = ipfrag_new(NULL);
+	if (ts == NULL || frags == NULL) {
 		fprintf(stderr, "wirewarden sniff: out of memory setting up the flow table\n");
 		rc = CLI_FAILURE;
 		goto out;
@@ -645,12 +669,17 @@ int cmd_sniff(int argc, char **argv)
 		frames++;
 		struct link_tcp seg;
 		struct tcp_when at = { fr.num, fr.ts_us };
-		if (link_decode(dlt, cursor_make(fr.data, fr.caplen), &seg, NULL) == LINK_TCP)
+		if (ipfrag_link_decode(frags, dlt, cursor_make(fr.data, fr.caplen), fr.ts_us, &seg, NULL) == LINK_TCP)
 			tcp_stream_segment(ts, &seg, &at);
+		if (sw)
+			shutdown_watch_tick(sw, fr.ts_us);
 	}
 	signals_restore(&saved);
 	/* A read error or a stop still reports what came before it. */
+	ipfrag_finish(frags);
 	tcp_stream_finish(ts);
+	if (sw)
+		shutdown_watch_flush(sw);
 	rc = CLI_OK;
 	if (st == CAPTURE_ERROR) {
 		fprintf(stderr, "wirewarden sniff: %s; the output covers the frames before it\n", err);
@@ -660,6 +689,7 @@ int cmd_sniff(int argc, char **argv)
 				"; the output covers the frames before it\n", (int)stop_signal, frames);
 	}
 	report_counts(cap, "");
+	report_fragments(frags);
 	if (vd && json != stdout)
 		verdicts_summary(vd, stdout);
 	if (live) { /* flush the copy for the second pass */
@@ -675,8 +705,10 @@ int cmd_sniff(int argc, char **argv)
 	}
 out:
 	tcp_stream_free(ts);
+	ipfrag_free(frags);
 	packets_free(pk);
 	engine_free(eng);
+	shutdown_watch_free(sw);
 	verdicts_free(vd);
 	if (json && json != stdout)
 		fclose(json);

@@ -89,6 +89,8 @@ struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_u
 		e.username = s->user;
 		e.username_len = s->user_len;
 	}
+	if (s->identity[0])
+		e.identity = s->identity;
 	snprintf(e.client, sizeof e.client, "%s", s->client);
 	snprintf(e.broker, sizeof e.broker, "%s", s->broker);
 	e.protocol = s->protocol == PROTO_ID_AMPS ? "amps" : "mqtt";
@@ -335,6 +337,13 @@ static void on_connect(struct engine *eng, struct session *s, const struct proto
 	if (f->has_user && pattern_denied(&pol->access.username, f->user.p, f->user.left)) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
 			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "user name not allowed");
+		if (act->flags & ENG_REFUSE_CONNACK)
+			return;
+	}
+	/* A client without a certificate has the empty identity. */
+	if (pattern_denied(&pol->access.identity, (const uint8_t *)s->identity, strlen(s->identity))) {
+		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
+			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "certificate identity not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
 			return;
 	}

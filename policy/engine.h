@@ -130,6 +130,9 @@ struct session {
 	/* sniff: payload bytes the capture lost per direction, and the frame at
 	 * which the first loss showed; set by the shell. */
 	uint64_t lost_c2s, lost_s2c, lost_frame;
+	/* proxy: the subject (CN, else first SAN) of the client's verified TLS
+	 * certificate, set by the shell before the first packet; "" = none */
+	char identity[128];
 	struct id_entry *ide;                /* client-id table entry (engine lock) */
 	uint32_t id_generation;              /* entry generation when this session connected */
 };
@@ -189,6 +192,13 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
  * the engine settles on, and forgets the session. Safe to call once only;
  * a second call does nothing. */
 void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us);
+
+/* An event about <s> with its connection fields filled, and handing one to
+ * the sinks (under the engine lock): for shells that emit operational events
+ * of their own (TLS, admin). */
+struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);
+void engine_emit(struct engine *eng, const struct evt *e);
+const char *engine_policy_name(enum eng_policy p); /* "heartbeat", ...; static */
 
 /* Capped copy of the session's client id as a C string (for tables, logs). */
 size_t session_client_id(const struct session *s, char *buf, size_t cap);

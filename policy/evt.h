@@ -66,6 +66,7 @@ struct evt {
 	size_t client_id_len;                  /*   NULL = unknown, non-NULL with length 0 = empty id */
 	const uint8_t *username;               /* raw bytes; NULL = omit */
 	size_t username_len;
+	const char *identity;                  /* TLS client certificate subject; NULL = omit */
 	char client[64], broker[64];           /* "ip:port" or "[v6]:port"; "" = omit */
 	const char *protocol;                  /* "mqtt", "amps"; NULL = omit */
 	uint8_t protocol_level;                /* 3, 4, 5; 0 = omit */
@@ -87,7 +88,7 @@ struct evt {
  * "{field}" placeholders of templates), in output order. */
 enum evt_field {
 	EVT_F_TS, EVT_F_TS_US, EVT_F_ID, EVT_F_NAME, EVT_F_SEVERITY, EVT_F_CONN,
-	EVT_F_CLIENT_ID, EVT_F_USERNAME, EVT_F_CLIENT, EVT_F_BROKER, EVT_F_PROTOCOL, EVT_F_LEVEL,
+	EVT_F_CLIENT_ID, EVT_F_USERNAME, EVT_F_IDENTITY, EVT_F_CLIENT, EVT_F_BROKER, EVT_F_PROTOCOL, EVT_F_LEVEL,
 	EVT_F_REASON, EVT_F_AMPS_REASON, EVT_F_WIRE_REASON, EVT_F_CLOSED_BY, EVT_F_PHASE, EVT_F_MODE, EVT_F_POLICY,
 	EVT_F_CONFIDENCE, EVT_F_DETAIL, EVT_F_DURATION_S, EVT_F_BYTES_C2S, EVT_F_BYTES_S2C,
 	EVT_F_COUNT, EVT_F_EVIDENCE,

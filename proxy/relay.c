@@ -81,6 +81,7 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 	/* The broker is dialled when the first byte is to reach it. */
 	if (d == PROTO_C2S && !c->upstream_started && !conn_start_upstream(c))
 		return;
+	c->w->m.bytes[d] += n;
 	if (d == PROTO_S2C)
 		c->s2c_added += n;
 	struct bufferevent *dst = dst_of(c, d);
@@ -90,15 +91,19 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 	 * they would cost an epoll_ctl to add its write event and another to
 	 * remove it once written, and a loop pass in between (bench/: 1.5
 	 * epoll_ctl per message). Only what the socket does not take is queued,
-	 * behind which later bytes then wait, so the order holds. */
-	if (evbuffer_get_length(out) == 0 && (d == PROTO_S2C || c->upstream_up)) {
+	 * behind which later bytes then wait, so the order holds.
+	 * A TLS side is written by its bufferevent only (tls.c). */
+	if (evbuffer_get_length(out) == 0 && (d == PROTO_S2C || c->upstream_up) &&
+	    !c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S]) {
 		evutil_socket_t fd = bufferevent_getfd(dst);
 		int w = fd >= 0 ? evbuffer_write_atmost(in, fd, (ev_ssize_t)n) : -1;
 		if (w > 0)
 			n -= (size_t)w;
 	}
-	if (n)
+	if (n) {
 		evbuffer_remove_buffer(in, out, n);
+		conn_queued(dst);
+	}
 }
 
 /* Points <out> at <n> contiguous bytes at the start of <in>: in place when
@@ -123,9 +128,12 @@ static enum proto_err show_engine(struct conn *c, enum proto_dir d, const uint8_
 	if (r == PROTO_NEED_MORE)
 		return r;
 	int64_t now = proxy_now_us();
-	if (r == PROTO_OK)
+	if (r == PROTO_OK) {
+		/* Packet counts by type are MQTT's (the metric's label set). */
+		if (facts.protocol == PROTO_ID_MQTT)
+			c->w->m.packets[d][p[0] >> 4]++;
 		engine_on_facts(c->w->px->eng, &c->s, d, &facts, (uint32_t)total, now, act);
-	else
+	} else
 		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, act);
 	return r;
 }

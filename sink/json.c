@@ -92,6 +92,7 @@ static json_t *field_value(const struct evt *e, enum evt_field f)
 	case EVT_F_CONN: return json_integer((json_int_t)e->conn_id);
 	case EVT_F_CLIENT_ID: return bytes_string(e->client_id, e->client_id_len);
 	case EVT_F_USERNAME: return bytes_string(e->username, e->username_len);
+	case EVT_F_IDENTITY: return bytes_string((const uint8_t *)e->identity, strlen(e->identity));
 	case EVT_F_CLIENT: return cstr_string(e->client, sizeof e->client);
 	case EVT_F_BROKER: return cstr_string(e->broker, sizeof e->broker);
 	case EVT_F_PROTOCOL: return cstr_string(e->protocol, 64);

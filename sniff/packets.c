@@ -635,6 +635,12 @@ static bool want(void *ctx, struct tcp_flow *f)
 	return true;
 }
 
+static enum eng_close close_how(const struct tcp_flow *f)
+{
+	return f->closed_side == PROTO_C2S ? (f->closed_rst ? ENG_CLOSE_CLIENT_RST : ENG_CLOSE_CLIENT_FIN)
+					   : (f->closed_rst ? ENG_CLOSE_BROKER_RST : ENG_CLOSE_BROKER_FIN);
+}
+
 /* The first FIN or RST: the moment the session ended, for the engine. */
 static void on_close(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
 {
@@ -643,10 +649,8 @@ static void on_close(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
 
 	if (pf == NULL || !pf->has_session || pf->sess.ended)
 		return;
-	enum eng_close how = f->closed_side == PROTO_C2S ? (f->closed_rst ? ENG_CLOSE_CLIENT_RST : ENG_CLOSE_CLIENT_FIN)
-							: (f->closed_rst ? ENG_CLOSE_BROKER_RST : ENG_CLOSE_BROKER_FIN);
 	pf->sess.frame = at->frame;
-	engine_session_close(p->cfg.eng, &pf->sess, how, at->ts_us);
+	engine_session_close(p->cfg.eng, &pf->sess, close_how(f), at->ts_us);
 }
 
 /* What TCP shows of the client's reading, for the engine: its zero-window
@@ -693,8 +697,10 @@ static void on_end(void *ctx, struct tcp_flow *f)
 		emit_too_large(p, f, pf, PROTO_S2C, &f->last);
 	packets_emit_flow(p, f, pf);
 	if (pf->has_session && !pf->sess.ended) {
-		pf->sess.frame = f->last.frame;
-		engine_session_close(p->cfg.eng, &pf->sess, ENG_CLOSE_CAPTURE_END, f->last.ts_us);
+		/* Packets after the close opened the session: it is closed all the same. */
+		pf->sess.frame = f->closed ? f->closed_frame : f->last.frame;
+		engine_session_close(p->cfg.eng, &pf->sess, f->closed ? close_how(f) : ENG_CLOSE_CAPTURE_END,
+				     f->last.ts_us);
 	}
 	buf_drop(p, &pf->d[0]);
 	buf_drop(p, &pf->d[1]);
