@@ -497,3 +497,68 @@ def test_frames_sliced_byte_by_byte_and_batched_pass_whole(amps_peer, amps_proxy
     assert not px.events("malformed_packet") and not px.events("protocol_violation")
     c.close()
     amps_disconnect(px, c.addr, "client_vanished", "client", "connection closed")
+
+
+# ---- the proxy's own admin (admin API): admin disconnect, transport (listener) disabled ----------
+
+TOKEN = "amps-admin-token"
+
+
+@pytest.fixture
+def amps_admin_proxy(proxy, tmp_path):
+    """amps_admin_proxy(peer) -> a proxy with an amps listener named `amps` and its admin API (px.admin)."""
+    from helpers.ops import curl
+    from helpers.procs import wait_until
+
+    def make(peer):
+        tok = tmp_path / "admin.token"
+        tok.write_text(TOKEN + "\n")
+        aport, port = free_port(), free_port()
+        cfg = amps_config(peer.port, port)
+        cfg["admin"] = {"listen": "127.0.0.1:%d" % aport, "token_file": str(tok)}
+        px = proxy(peer.port, config=cfg, port=port)
+        px.admin = "http://127.0.0.1:%d" % aport
+        wait_until(lambda: curl(px.admin + "/healthz")[0] == 200, 5, "the admin API")
+        return px
+    return make
+
+
+def admin_post(px, path):
+    import json as _json
+    from helpers.ops import curl
+    code, body = curl(px.admin + path, method="POST", token=TOKEN)
+    assert code == 200, (path, code, body)
+    return _json.loads(body)
+
+
+def test_proxy_admin_disconnect_of_an_amps_client(amps_peer, amps_admin_proxy, amps):
+    s = amps_peer()
+    px = amps_admin_proxy(s)
+    c = amps(px.port)
+    c.logon("kick-amps", "svc")
+    other = amps(px.port)
+    other.logon("stays", "svc")
+    assert admin_post(px, "/clients/kick-amps/disconnect") == {"client_id": "kick-amps", "disconnected": 1}
+    assert c.wait_closed() == []  # AMPS has no disconnect message: the socket just closes
+    d = px.disconnect_of(c.addr)
+    assert (d["reason"], d["closed_by"], d["id"]) == ("admin_disconnect", "proxy", reason_id("admin_disconnect")), d
+    assert d.get("evidence"), d
+    # both sides closed: the server saw its client go
+    assert s.closed(_upstream_addr(s, "kick-amps")) == ("client", "connection closed")
+    assert other.is_open_for(0.3)
+
+
+def test_proxy_listener_disabled_is_transport_disabled(amps_peer, amps_admin_proxy, amps):
+    s = amps_peer()
+    px = amps_admin_proxy(s)
+    cs = [amps(px.port) for _ in range(2)]
+    for i, c in enumerate(cs):
+        c.logon("desk-%d" % i, "ops")
+    r = admin_post(px, "/listeners/amps/disable")
+    assert (r["state"], r["disconnected"]) == ("disabled", 2), r
+    for c in cs:
+        c.wait_closed()
+        amps_disconnect(px, c.addr, "listener_disabled", "proxy", "transport disabled")
+    assert px.wait_event("listener_disabled", detail="amps")["count"] == 2
+    with pytest.raises(OSError):
+        amps(px.port)
