@@ -51,6 +51,9 @@ BY_SCENARIO = {
     ("name-in-use-other-user", "server", "name in use"): ("name_in_use", "broker", "name in use", {"stated"}),
     ("malformed-header", "server", "unknown command"): ("malformed_packet", "broker", "unknown command",
                                                         {"inferred", "stated"}),
+    # every connection of the server closed within milliseconds: from the wire a transport being
+    # disabled looks like a server shutting down; inferred, and no AMPS words claimed
+    ("transport-disabled", "server", "transport disabled"): ("server_shutdown", "broker", None, {"inferred"}),
     # zero window from the client, then the server's reset while it still had data queued
     ("slow-client", "server", "slow client"): ("slow_consumer", "broker", "slow client", {"inferred"}),
 }
