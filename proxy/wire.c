@@ -82,8 +82,11 @@ static void amps_init(struct conn *c) { amps_codec_init(&c->codec.amps, AMPS_WIR
 static enum proto_err amps_peek(struct conn *c, enum proto_dir d, struct cursor head, uint32_t cap,
 				struct proto_frame *fr, struct proto_diag *diag)
 {
-	uint32_t max = cap && cap != UINT32_MAX ? cap : d == PROTO_C2S && cap == 0 ? AMPS_MAX_FRAME_DEFAULT
-											 : AMPS_LEN_CORRUPT - 1;
+	uint32_t max = cap;
+	if (cap == UINT32_MAX || (cap == 0 && d == PROTO_S2C))
+		max = AMPS_LEN_CORRUPT - 1;
+	else if (cap == 0)
+		max = AMPS_MAX_FRAME_DEFAULT;
 	bool first = d == PROTO_C2S && c->s.packets_c2s == 0;
 	return amps_frame_peek(head, max, first, fr, diag);
 }
