@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "cli/why.h"
 #include "cli/why_log.h"
 
 static struct why_rec rec;
@@ -414,6 +416,63 @@ static void test_truncated_lines(void **st)
 			}
 }
 
+/* Random bytes through every reader: no crash, no read past the line (ASan build). */
+static void test_random_bytes(void **st)
+{
+	(void)st;
+	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx };
+	uint32_t x = 12345;
+	static const char alphabet[] = "0123456789-T:., []{}()'client[Client ID: IP:msg: reason: (p5, c1, k2)\t\xff";
+	for (int round = 0; round < 20000; round++) {
+		size_t n = round % 200;
+		char *line = malloc(n ? n : 1);
+		/* half of them start with a valid timestamp, so the readers get past it */
+		size_t at = 0;
+		if (round % 2 && n >= 21) {
+			memcpy(line, "2026-11-23T20:12:16: ", 21);
+			at = 21;
+		}
+		for (size_t i = at; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			line[i] = alphabet[(x >> 16) % (sizeof alphabet - 1)];
+		}
+		for (size_t k = 0; k < 4; k++) {
+			reset();
+			f[k]->parse(state.bytes, line, n, &rec);
+			if (rec.id.p)
+				assert_true(rec.id.p >= line && rec.id.p + rec.id.n <= line + n);
+		}
+		free(line);
+	}
+}
+
+/* The line reader: CRLF, a last line without its newline, empty lines, and a
+ * line longer than the buffer (its start given once, the rest skipped). */
+static void test_line_reader(void **st)
+{
+	(void)st;
+	char path[] = "/tmp/ww-test-why-lines-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char text[] = "one\r\n\ntwo\n0123456789abcdefghijXYZ\nthree";
+	assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+	close(fd);
+	struct why_lines l;
+	assert_int_equal(why_lines_open(&l, path, 16), 0);
+	struct why_text t;
+	const char *want[] = { "one", "", "two", "0123456789abcdef", "three" };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(why_lines_next(&l, &t), 1);
+		assert_int_equal(t.n, strlen(want[i]));
+		assert_memory_equal(t.p, want[i], t.n);
+	}
+	assert_int_equal(why_lines_next(&l, &t), 0);
+	assert_int_equal(l.long_lines, 1);
+	why_lines_close(&l);
+	unlink(path);
+	assert_int_equal(why_lines_open(&l, path, 16), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +488,8 @@ int main(void)
 		cmocka_unit_test(test_emqx_lines),
 		cmocka_unit_test(test_detection),
 		cmocka_unit_test(test_truncated_lines),
+		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_line_reader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
