@@ -186,12 +186,30 @@ static bool joinable(const struct why *w, const struct why_story *st, const stru
 	return true;
 }
 
-static const struct why *sort_w;
-static int by_time(const void *a, const void *b)
+/* What qsort orders: the key travels with the index (no global for the comparator). */
+struct sort_key {
+	const char *id; /* NULL: order by time alone */
+	int64_t t;
+	int idx;
+};
+
+static int by_key(const void *a, const void *b)
 {
-	const struct why_session *x = &sort_w->s[*(const int *)a], *y = &sort_w->s[*(const int *)b];
-	int64_t tx = x->end_us >= 0 ? x->end_us : x->start_us, ty = y->end_us >= 0 ? y->end_us : y->start_us;
-	return (tx > ty) - (tx < ty);
+	const struct sort_key *x = a, *y = b;
+	int c = x->id && y->id ? strcmp(x->id, y->id) : 0;
+	if (c)
+		return c;
+	if (x->t != y->t)
+		return (x->t > y->t) - (x->t < y->t);
+	return x->idx - y->idx;
+}
+
+/* Sorts <keys> and writes their indexes, in order, to <ix>. */
+static void sort_indexes(struct sort_key *keys, size_t n, int *ix)
+{
+	qsort(keys, n, sizeof *keys, by_key);
+	for (size_t i = 0; i < n; i++)
+		ix[i] = keys[i].idx;
 }
 
 static const char *who(const struct why_session *s)
@@ -250,15 +268,6 @@ static void timing(struct why *w, struct why_story *st)
 	}
 }
 
-static int story_by_id_time(const void *a, const void *b)
-{
-	const struct why_story *x = &sort_w->stories[*(const int *)a], *y = &sort_w->stories[*(const int *)b];
-	int c = strcmp(sort_w->s[x->primary].client_id, sort_w->s[y->primary].client_id);
-	if (c)
-		return c;
-	return (x->end_us > y->end_us) - (x->end_us < y->end_us);
-}
-
 static void add_source(struct why_storm *g, const char *source, const char *kind)
 {
 	for (unsigned i = 0; i < g->n_sources; i++)
@@ -294,15 +303,17 @@ static void find_storms(struct why *w)
 	if (w->n_stories == 0)
 		return;
 	int *ix = malloc(w->n_stories * sizeof *ix);
+	struct sort_key *keys = malloc(w->n_stories * sizeof *keys);
 	w->storms = calloc(w->n_stories, sizeof *w->storms);
-	if (!ix || !w->storms) {
+	if (!ix || !keys || !w->storms) {
 		free(ix);
+		free(keys);
 		return;
 	}
 	for (size_t i = 0; i < w->n_stories; i++)
-		ix[i] = (int)i;
-	sort_w = w;
-	qsort(ix, w->n_stories, sizeof *ix, story_by_id_time);
+		keys[i] = (struct sort_key){ w->s[w->stories[i].primary].client_id, w->stories[i].end_us, (int)i };
+	sort_indexes(keys, w->n_stories, ix);
+	free(keys);
 	for (size_t i = 0; i < w->n_stories;) {
 		size_t j = i;
 		const struct why_story *a = &w->stories[ix[i]];
@@ -366,17 +377,19 @@ void why_join(struct why *w)
 		s->end_us = s->log_end_us >= 0 ? s->log_end_us + off : -1;
 	}
 	int *ix = malloc((w->n ? w->n : 1) * sizeof *ix);
+	struct sort_key *keys = malloc((w->n ? w->n : 1) * sizeof *keys);
 	w->stories = calloc(w->n ? w->n : 1, sizeof *w->stories);
-	if (!ix || !w->stories) {
+	if (!ix || !keys || !w->stories) {
 		free(ix);
+		free(keys);
 		return;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < w->n; i++)
 		if (!w->s[i].storm)
-			ix[k++] = (int)i;
-	sort_w = w;
-	qsort(ix, k, sizeof *ix, by_time);
+			keys[k++] = (struct sort_key){ NULL, w->s[i].end_us >= 0 ? w->s[i].end_us : w->s[i].start_us, (int)i };
+	sort_indexes(keys, k, ix);
+	free(keys);
 	for (size_t a = 0; a < k; a++) {
 		struct why_session *s = &w->s[ix[a]];
 		int best = -1;
