@@ -89,6 +89,7 @@ struct why_story {
 	char disagree[2][WHY_DISAGREE];
 	unsigned n_disagree;
 	int group_of; /* -1, or the storm group it was folded into */
+	bool by_id_only; /* joined although the sources saw different ip:ports (a proxy or NAT between them) */
 };
 
 /* A take-over storm: several sessions of one client id taken over in a row,

@@ -362,6 +362,68 @@ static void find_storms(struct why *w)
 	free(ix);
 }
 
+/* Whether lone story <a> may take lone story <b>: other source, same client id, same times. */
+static bool same_by_id(const struct why *w, const struct why_story *a, const struct why_story *b)
+{
+	const struct why_session *x = &w->s[a->member[0]], *y = &w->s[b->member[0]];
+	if (x->source == y->source || (x->group >= 0 && x->group == y->group) || x->anonymous || y->anonymous)
+		return false;
+	if (x->end_us < 0 || y->end_us < 0 || llabs(x->end_us - y->end_us) > JOIN_TOL_US)
+		return false;
+	return x->start_us < 0 || y->start_us < 0 || llabs(x->start_us - y->start_us) <= JOIN_TOL_US;
+}
+
+/* Second pass. A proxy (or NAT) between the client and the broker gives the
+ * two sides of one connection different addresses: a capture or a proxy's
+ * event log on the client side, the broker's log on the other. Stories still
+ * of one source join by client id and time alone, and say so. */
+static void join_across_addresses(struct why *w)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->n_stories; i++)
+		n += w->stories[i].n == 1 && w->s[w->stories[i].member[0]].client_id[0];
+	if (n < 2)
+		return;
+	struct sort_key *keys = malloc(n * sizeof *keys);
+	int *ix = malloc(n * sizeof *ix);
+	if (!keys || !ix) {
+		free(keys);
+		free(ix);
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < w->n_stories; i++) {
+		const struct why_story *st = &w->stories[i];
+		if (st->n == 1 && w->s[st->member[0]].client_id[0])
+			keys[k++] = (struct sort_key){ w->s[st->member[0]].client_id, w->s[st->member[0]].end_us, (int)i };
+	}
+	sort_indexes(keys, k, ix);
+	for (size_t i = 0; i + 1 < k; i++) {
+		struct why_story *a = &w->stories[ix[i]], *b = &w->stories[ix[i + 1]];
+		if (a->n != 1 || b->n != 1 || strcmp(w->s[a->member[0]].client_id, w->s[b->member[0]].client_id) != 0 ||
+		    !same_by_id(w, a, b))
+			continue;
+		a->member[a->n++] = b->member[0];
+		w->s[b->member[0]].story = ix[i];
+		a->by_id_only = true;
+		b->n = 0;
+		i++;
+	}
+	free(keys);
+	free(ix);
+	/* drop the emptied stories */
+	size_t out = 0;
+	for (size_t i = 0; i < w->n_stories; i++) {
+		if (w->stories[i].n == 0)
+			continue;
+		w->stories[out] = w->stories[i];
+		for (unsigned m = 0; m < w->stories[out].n; m++)
+			w->s[w->stories[out].member[m]].story = (int)out;
+		out++;
+	}
+	w->n_stories = out;
+}
+
 void why_join(struct why *w)
 {
 	for (int gi = 0; gi < WHY_GROUPS; gi++)
@@ -417,6 +479,7 @@ void why_join(struct why *w)
 		s->story = best;
 	}
 	free(ix);
+	join_across_addresses(w);
 	for (size_t i = 0; i < w->n_stories; i++) {
 		struct why_story *st = &w->stories[i];
 		st->primary = st->member[0];

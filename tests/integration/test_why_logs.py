@@ -379,3 +379,34 @@ def test_amps_peer_logs_read_as_the_peer_says(path):
         for _ in range(n):
             want.remove((c, "session_taken_over"))
     assert got == want
+
+
+# ---- three sources; a proxy between client and broker ----
+
+def sniff_json(cap, out):
+    subprocess.run([WW, "sniff", "-r", cap, "--json", str(out)], check=True, capture_output=True, timeout=60)
+    return str(out)
+
+
+def test_capture_its_event_log_and_the_broker_log_are_one_entry(tmp_path):
+    cap = rec("v311-keepalive.pcap")
+    ev = sniff_json(cap, tmp_path / "sniff.jsonl")
+    s = sessions("silent-v311", cap, ev, rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "event log", "mosquitto log"]
+    assert s[0]["joined_by"] == "address, client id and time" and s[0]["disagreements"] == []
+
+
+def test_different_addresses_join_by_id_and_time_and_say_so(tmp_path):
+    # the client side of a proxy: the same connection seen from another ip:port than the broker's log saw
+    cap = rec("v311-keepalive.pcap")
+    lines = open(sniff_json(cap, tmp_path / "sniff.jsonl")).read()
+    client = sessions("silent-v311", cap)[0]["client"]
+    ev = tmp_path / "client-side.jsonl"
+    ev.write_text(lines.replace(client, "127.0.0.9:40000"))
+    s = sessions("silent-v311", str(ev), rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["event log", "mosquitto log"]
+    assert s[0]["joined_by"] == "client id and time"
+    assert "joined by client id and time only" in why("silent-v311", str(ev), rec("v311-keepalive.mosquitto.log")).stdout.decode()
+    # but never across a take-over storm's twins: there every connection has its own port on both sides
+    objs = objects("twin-v311", rec("v311-takeover-storm.pcap"), rec("v311-takeover-storm.mosquitto.log"))
+    assert all(o.get("joined_by") != "client id and time" for o in objs)
