@@ -109,6 +109,17 @@ static void test_mosquitto_open(void **st)
 	assert_int_equal(rec.level, 5);
 	assert_int_equal(rec.keepalive, 2);
 	assert_true(rec.zoned);
+	/* through the journal (journalctl -o short-iso), with and without mosquitto's own timestamp */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:16+0100 edge-1 mosquitto[812]: New client connected from 127.0.0.1:33396 as silent-v311 (p2, c1, k2)."),
+			 WHY_REC_OPEN);
+	assert_text(rec.id, "silent-v311");
+	assert_true(rec.zoned);
+	assert_int_equal(rec.ts_us, utc("2026-11-23T20:12:16"));
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:21+0100 edge-1 mosquitto[812]: 1795000000: Client silent-v311 has exceeded timeout, disconnecting."),
+			 WHY_REC_CLOSE);
+	assert_reason(rec.reason, "keepalive_timeout");
+	assert_int_equal(rec.ts_us, utc("2026-11-23T20:12:21"));
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:21+0100 edge-1 sshd[99]: Accepted publickey for root"), WHY_REC_UNKNOWN);
 	/* an id with spaces and a " (p" of its own */
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T20:12:31: New client connected from 10.0.0.1:1 as a (p b (p5, c1, k2)."),
 			 WHY_REC_OPEN);
