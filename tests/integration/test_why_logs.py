@@ -43,6 +43,20 @@ def kinds(s):
     return sorted(x["kind"] for x in s["sources"])
 
 
+def log_time(path, sentence):
+    """The timestamp (as written) of the first line of a recorded mosquitto log that holds <sentence>."""
+    for line in open(path):
+        if sentence in line:
+            return line.split(": ", 1)[0]
+    raise AssertionError("%s: no line with %r" % (path, sentence))
+
+
+def seconds(ts):
+    import calendar
+    import time
+    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%S"))
+
+
 def shifted(src, dst, delta_s):
     """A copy of a recorded mosquitto log with every timestamp moved by delta_s: another clock."""
     import datetime
@@ -152,9 +166,11 @@ def test_socket_error_against_the_wire(tmp_path):
 # ---- one source is missing ----
 
 def test_log_alone_and_capture_alone():
-    s = sessions("silent-v311", rec("v311-keepalive.mosquitto.log"))
+    log = rec("v311-keepalive.mosquitto.log")
+    s = sessions("silent-v311", log)
     assert len(s) == 1 and kinds(s[0]) == ["mosquitto log"] and s[0]["reason"] == "keepalive_timeout"
-    assert s[0]["start"].startswith("2026-11-23T20:12:16") and s[0]["duration_s"] == 5.0
+    opened, closed = log_time(log, "New client connected"), log_time(log, "exceeded timeout")
+    assert s[0]["start"].startswith(opened) and s[0]["duration_s"] == seconds(closed) - seconds(opened)
     s = sessions("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log"))
     assert len(s) == 1 and kinds(s[0]) == ["capture"]
     out = why("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log")).stdout.decode()
@@ -222,7 +238,8 @@ def test_rotated_log_joins_one_session(tmp_path):
     assert len(s) == 1
     src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
     assert src["source"] == str(old) and src["source_end"] == str(new)
-    assert src["reason"] == "keepalive_timeout" and src["start"].startswith("2026-11-23T20:12:16")
+    assert src["reason"] == "keepalive_timeout"
+    assert src["start"].startswith(log_time(rec("v311-keepalive.mosquitto.log"), "New client connected"))
     assert "rotated" in why("silent-v311", str(new), str(old)).stdout.decode()
 
 
@@ -260,9 +277,13 @@ def test_since_until():
 
 
 def test_unknown_line_naming_the_client_is_kept(tmp_path):
-    lines = open(rec("v311-keepalive.mosquitto.log")).read().splitlines(True)
-    lines.insert(4, "2026-11-23T20:12:17: Plugin says silent-v311 looks sleepy today.\n")
-    lines.append("2026-11-23T20:15:00: Plugin says silent-v311 was seen again.\n")
+    import time
+    src = rec("v311-keepalive.mosquitto.log")
+    lines = open(src).read().splitlines(True)
+    during = log_time(src, "Sending CONNACK")
+    after = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds(log_time(src, "exceeded timeout")) + 120))
+    lines.insert(4, during + ": Plugin says silent-v311 looks sleepy today.\n")
+    lines.append(after + ": Plugin says silent-v311 was seen again.\n")
     log = tmp_path / "plugin.log"
     log.write_text("".join(lines))
     objs = objects("silent-v311", str(log))
