@@ -35,6 +35,10 @@ bool why_reason_refines(const char *finer, const char *general)
 		return true; /* mosquitto logs both as "disconnected." */
 	if (g == EVT_R_NOT_AUTHORIZED && f == EVT_R_AUTH_FAILED)
 		return true; /* MQTT 3.1.1 CONNACK 5 covers both; the wire tells them apart by the credentials sent */
+	if (g == EVT_R_NAME_IN_USE && f == EVT_R_SESSION_TAKEN_OVER)
+		return true; /* AMPS's "name in use" closes both the refused logon and the one a 02-0025 replaced */
+	if (g == EVT_R_UNKNOWN_COMMAND && (f == EVT_R_MALFORMED_PACKET || f == EVT_R_PROTOCOL_ERROR))
+		return true; /* "unknown or malformed command" */
 	int fc = evt_reason_wire_code(f), gc = evt_reason_wire_code(g);
 	/* the general reason is the first row of its code (reasons.def keeps it first) */
 	return fc >= 0x80 && fc == gc && evt_reason_from_v5((uint8_t)gc) == g;

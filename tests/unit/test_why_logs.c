@@ -271,11 +271,11 @@ static void test_amps_reason_words(void **st)
 		const char *line, *reason;
 		enum why_rec_kind kind;
 	} cases[] = {
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", "session_taken_over", WHY_REC_CLOSE },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", "name_in_use", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected (heartbeat).", "keepalive_timeout", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: slow client", "slow_consumer", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: entitlement reset", "credentials_expired", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", "protocol_error", WHY_REC_CLOSE },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", "unknown_command", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: connection closed", "client_vanished", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0001 client[a] auth failure for user id: bob", "auth_failed", WHY_REC_NOTE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0002 client[a] not entitled to logon", "not_authorized", WHY_REC_NOTE },
