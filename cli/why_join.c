@@ -239,7 +239,7 @@ static void disagreements(struct why *w, struct why_story *st)
 		/* each side in its own words: the log's sentence, the wire's first two pieces of evidence */
 		const char *said = a->n_evidence ? a->evidence[0] : "";
 		const char *colon = a->group >= 0 ? strstr(said, ": ") : NULL;
-		if (colon && colon - said < 40)
+		if (colon && colon - said < 60)
 			said = colon + 2; /* the sentence without the log's timestamp */
 		char line[WHY_DISAGREE * 2];
 		snprintf(line, sizeof line, "%s: %s (\"%.100s\"); %s: %s, closed by %s%s%.110s%s%.110s%s", who(a), a->reason, said,

@@ -272,7 +272,10 @@ static void print_story_json(const struct why *w, const struct why_story *st, FI
 	for (unsigned d = 0; d < st->n_disagree; d++)
 		json_array_append_new(dis, json_string(st->disagree[d]));
 	json_object_set_new(o, "disagreements", dis);
-	set_str(o, "joined_by", st->n < 2 ? "" : st->by_id_only ? "client id and time" : "address, client id and time");
+	bool one_socket = strchr(client, ':') != NULL;
+	for (unsigned m = 0; m < st->n; m++)
+		one_socket &= strcmp(w->s[st->member[m]].client, client) == 0;
+	set_str(o, "joined_by", st->n < 2 ? "" : one_socket ? "address, client id and time" : "client id and time");
 	emit(o, out);
 }
 

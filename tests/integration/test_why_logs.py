@@ -434,3 +434,33 @@ def test_different_addresses_join_by_id_and_time_and_say_so(tmp_path):
     # but never across a take-over storm's twins: there every connection has its own port on both sides
     objs = objects("twin-v311", rec("v311-takeover-storm.pcap"), rec("v311-takeover-storm.mosquitto.log"))
     assert all(o.get("joined_by") != "client id and time" for o in objs)
+
+
+AMPS_CAPS = sorted(glob.glob(os.path.join(AMPS_REC, "*.pcap")))
+
+
+@pytest.mark.skipif(not AMPS_CAPS, reason="no tests/data/recorded-amps in this tree")
+@pytest.mark.parametrize("cap", AMPS_CAPS, ids=[os.path.basename(p)[:-5] for p in AMPS_CAPS])
+def test_amps_capture_and_its_log_join(cap):
+    """Each AMPS connection the peer logged is one entry with the capture (run with --amps-port) and the
+    log side by side. They agree, except where the log is finer than the wire can be: a disabled
+    transport closes its clients all at once, which on the wire looks like a shutdown."""
+    log = cap[:-5] + ".amps-peer.log"
+    port = re.search(r"listening on 127\.0\.0\.1:(\d+)", open(log).read()).group(1)
+    objs = objects("*", cap, log, "--amps-port", port)
+    entries = [o for o in objs if o["type"] == "session"]
+    assert entries
+    for o in entries:
+        assert kinds(o) == ["amps log", "capture"], o
+        if "transport-disabled" in cap:
+            assert o["reason"] == "listener_disabled"
+            assert o["disagreements"][0].startswith("broker log: listener_disabled") and "wire: server_shutdown" in \
+                o["disagreements"][0]
+        else:
+            assert o["disagreements"] == [], o
+    if "malformed-header" in cap:  # "unknown command" in the log, the wire names it more finely
+        assert entries[0]["reason"] == "malformed_packet"
+    if "takeover-storm" in cap:
+        storm = [o for o in objs if o["type"] == "takeover_storm"]
+        assert len(storm) == 1 and storm[0]["count"] == 6
+        assert sorted(x["kind"] for x in storm[0]["sources"]) == ["amps log", "capture"]
