@@ -9,50 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "policy/engine.h"
-#include "sink/sink.h"
+#include "tests/unit/engine_fixture.h"
 #include "tests/unit/testutil.h"
-
-#define S(x) ((int64_t)((x) * 1000000.0))
-
-struct seen {
-	enum evt_code code;
-	enum evt_reason reason;
-	enum evt_party closed_by;
-	enum evt_mode mode;
-	enum evt_confidence conf;
-	int wire;
-	int64_t count;
-	char policy[32];
-	char detail[256];
-};
-static struct seen events[64];
-static unsigned n_events;
-
-static void capture(void *ctx, const struct evt *e)
-{
-	(void)ctx;
-	if (n_events >= 64)
-		return;
-	struct seen *s = &events[n_events++];
-	s->code = e->code;
-	s->reason = e->reason;
-	s->closed_by = e->closed_by;
-	s->mode = e->mode;
-	s->conf = e->confidence;
-	s->wire = e->wire_reason;
-	s->count = e->count;
-	snprintf(s->policy, sizeof s->policy, "%s", e->policy ? e->policy : "");
-	snprintf(s->detail, sizeof s->detail, "%s", e->detail);
-}
-
-static const struct seen *find(enum evt_code code, unsigned nth)
-{
-	for (unsigned i = 0; i < n_events; i++)
-		if (events[i].code == code && nth-- == 0)
-			return &events[i];
-	return NULL;
-}
 
 static unsigned count_of(enum evt_code code)
 {
@@ -60,34 +18,6 @@ static unsigned count_of(enum evt_code code)
 	for (unsigned i = 0; i < n_events; i++)
 		n += events[i].code == code;
 	return n;
-}
-
-static struct engine *eng;
-static struct ww_config cfg;
-
-static void make_engine(void)
-{
-	struct evt_sinks sinks = { 0 };
-	evt_sinks_add(&sinks, capture, NULL);
-	struct engine_config ec = { .pol = cfg.policies, .protocol = "mqtt" };
-	eng = engine_new(&ec, &sinks);
-	assert_non_null(eng);
-	n_events = 0;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	ww_config_defaults(&cfg);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	engine_free(eng);
-	eng = NULL;
-	return 0;
 }
 
 /* Feeds one packet given in hex; returns the action. */
