@@ -236,12 +236,7 @@ enum proto_err amps_framer_feed(struct amps_framer *f, struct cursor *in, struct
 				goto done;
 			continue;
 		}
-		size_t n = cursor_left(in) < f->body_left ? cursor_left(in) : f->body_left;
-		if (!cursor_skip(in, n))
-			return PROTO_NEED_MORE;
-		f->offset += n;
-		f->body_left -= (uint32_t)n;
-		if (f->body_left == 0)
+		if (proto_frame_body_step(in, &f->offset, &f->body_left))
 			goto done;
 	}
 	return PROTO_NEED_MORE;

@@ -94,16 +94,10 @@ enum proto_err mqtt_framer_feed(struct mqtt_framer *f, struct cursor *in, struct
 				goto done;
 			break;
 		}
-		case FR_BODY: {
-			size_t n = cursor_left(in) < f->body_left ? cursor_left(in) : f->body_left;
-			if (!cursor_skip(in, n))
-				return PROTO_NEED_MORE;
-			f->offset += n;
-			f->body_left -= (uint32_t)n;
-			if (f->body_left == 0)
+		case FR_BODY:
+			if (proto_frame_body_step(in, &f->offset, &f->body_left))
 				goto done;
 			break;
-		}
 		}
 	}
 	/* A zero-length body completes as soon as its header does. */

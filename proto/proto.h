@@ -62,6 +62,19 @@ static inline uint64_t proto_frame_len(const struct proto_frame *f)
 	return (uint64_t)f->hdr_len + f->body_len;
 }
 
+/* The body step both incremental framers share: passes over what <in> holds
+ * of the current frame's body without copying, advancing the stream <offset>
+ * and <body_left>; true once the body is complete. */
+static inline bool proto_frame_body_step(struct cursor *in, uint64_t *offset, uint32_t *body_left)
+{
+	size_t n = cursor_left(in) < *body_left ? cursor_left(in) : *body_left;
+	if (!cursor_skip(in, n))
+		return false;
+	*offset += n;
+	*body_left -= (uint32_t)n;
+	return *body_left == 0;
+}
+
 /* Protocol-neutral facts about one decoded frame: all the session engine reads. */
 enum proto_fact_kind {
 	FACT_OTHER = 0,
