@@ -53,6 +53,34 @@ static int64_t utc(const char *iso)
 	return us;
 }
 
+/* One line and what its reader makes of it; a NULL id, addr or reason is
+ * not checked. */
+struct line_case {
+	const char *line;
+	enum why_rec_kind kind;
+	const char *id, *addr, *reason;
+};
+
+/* Parses <cases> in order with <fmt>, keeping the reader's state between
+ * lines as a log does (reset() is the caller's), and checks each record. */
+static void expect_lines(const struct why_format *fmt, const struct line_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct line_case *c = &cases[i];
+		enum why_rec_kind got = parse(fmt, c->line);
+		if (got != c->kind)
+			fail_msg("kind %d, want %d: %s", (int)got, (int)c->kind, c->line);
+		if (c->id)
+			assert_text(rec.id, c->id);
+		if (c->addr)
+			assert_text(rec.addr, c->addr);
+		if (c->reason)
+			assert_reason(rec.reason, c->reason);
+	}
+}
+
+#define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---- timestamps ---- */
 
 static void test_time_forms(void **st)
@@ -194,16 +222,15 @@ static void test_mosquitto_refused_connect_gets_address_and_code(void **st)
 static void test_mosquitto_notes_shutdown_and_noise(void **st)
 {
 	(void)st;
+	static const struct line_case notes[] = {
+		{ "2026-11-23T20:12:34: Bad client bad-double-connect-v311 sending multiple CONNECT messages.", WHY_REC_NOTE,
+		  "bad-double-connect-v311", NULL, "protocol_error_second_connect" },
+		{ "2026-11-23T20:12:37: Invalid QoS in PUBLISH from bad-publish-qos3-v5, disconnecting.", WHY_REC_NOTE,
+		  "bad-publish-qos3-v5", NULL, NULL },
+		{ "1700000000: Outgoing messages are being dropped for client stuck-v311.", WHY_REC_NOTE, "stuck-v311", NULL, NULL },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T20:12:34: Bad client bad-double-connect-v311 sending multiple CONNECT messages."),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "bad-double-connect-v311");
-	assert_reason(rec.reason, "protocol_error_second_connect");
-	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T20:12:37: Invalid QoS in PUBLISH from bad-publish-qos3-v5, disconnecting."),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "bad-publish-qos3-v5");
-	assert_int_equal(parse(&why_format_mosquitto, "1700000000: Outgoing messages are being dropped for client stuck-v311."), WHY_REC_NOTE);
-	assert_text(rec.id, "stuck-v311");
+	expect_lines(&why_format_mosquitto, notes, N_CASES(notes));
 	assert_int_equal(rec.reason, EVT_R_NONE); /* mosquitto does not close for it */
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T20:13:12: mosquitto version 2.0.11 terminating"), WHY_REC_SHUTDOWN);
 	assert_reason(rec.reason, "server_shutdown");
@@ -226,37 +253,38 @@ static void test_mosquitto_notes_shutdown_and_noise(void **st)
 static void test_amps_seed_lines(void **st)
 {
 	(void)st;
+	static const struct line_case taken_over[] = {
+		{ "2019-11-20T16:26:59.6408410-08:00 [5] warning: 02-0025 A client logon with an 'in use' client name for the same user id forced a disconnect of client: client[my-name] with user id:",
+		  WHY_REC_NOTE, "my-name", NULL, "session_taken_over" },
+	};
+	static const struct line_case notes[] = {
+		{ "2019-11-20T16:35:23.9185690-08:00 [6] error: 07-0042 AMPS heartbeat manager is disconnecting an unresponsive client: no-heartbeat-client",
+		  WHY_REC_NOTE, "no-heartbeat-client", NULL, "keepalive_timeout" },
+		{ "2019-11-20T15:33:06.8496430-08:00 [7] warning: 70-0011 client[sleepy-client] slow consumption detected, offline messages.",
+		  WHY_REC_NOTE, "sleepy-client", NULL, "slow_consumer" },
+		{ "2019-11-20T15:33:06.8498130-08:00 [7] error: 70-0004 client[sleepy-client] is not consuming messages, disconnecting slow client",
+		  WHY_REC_NOTE, NULL, NULL, "slow_consumer" },
+	};
+	/* a bare 07-0013: AMPS logs no reason when it did not act */
+	static const struct line_case bare_close[] = {
+		{ "2019-11-20T15:33:06.8502350-08:00 [4] info: 07-0013 client[sleepy-client] disconnected.", WHY_REC_CLOSE,
+		  "sleepy-client", NULL, NULL },
+	};
+	/* 07-0047 then the closes of that transport's clients */
+	static const struct line_case disabled[] = {
+		{ "2019-11-20T16:04:00.9548130-08:00 [10] info: 07-0047 Transport[json-tcp] being disabled.", WHY_REC_NONE, NULL, NULL, NULL },
+		{ "2019-11-20T16:04:00.9550150-08:00 [4] info: 07-0013 client[amps-json-tcp-18] disconnected.", WHY_REC_CLOSE,
+		  "amps-json-tcp-18", NULL, "listener_disabled" },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:26:59.6408410-08:00 [5] warning: 02-0025 A client logon with an 'in use' client name for the same user id forced a disconnect of client: client[my-name] with user id:"),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "my-name");
-	assert_reason(rec.reason, "session_taken_over");
+	expect_lines(&why_format_amps, taken_over, N_CASES(taken_over));
 	assert_true(rec.zoned);
 	assert_int_equal(rec.ts_us, utc("2019-11-21T00:26:59") + 640841);
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:35:23.9185690-08:00 [6] error: 07-0042 AMPS heartbeat manager is disconnecting an unresponsive client: no-heartbeat-client"),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "no-heartbeat-client");
-	assert_reason(rec.reason, "keepalive_timeout");
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T15:33:06.8496430-08:00 [7] warning: 70-0011 client[sleepy-client] slow consumption detected, offline messages."),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "sleepy-client");
-	assert_reason(rec.reason, "slow_consumer");
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T15:33:06.8498130-08:00 [7] error: 70-0004 client[sleepy-client] is not consuming messages, disconnecting slow client"),
-			 WHY_REC_NOTE);
-	assert_reason(rec.reason, "slow_consumer");
+	expect_lines(&why_format_amps, notes, N_CASES(notes));
 	assert_int_equal(rec.confidence, EVT_CONF_STATED);
-	/* a bare 07-0013: AMPS logs no reason when it did not act */
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T15:33:06.8502350-08:00 [4] info: 07-0013 client[sleepy-client] disconnected."),
-			 WHY_REC_CLOSE);
-	assert_text(rec.id, "sleepy-client");
+	expect_lines(&why_format_amps, bare_close, N_CASES(bare_close));
 	assert_int_equal(rec.reason, EVT_R_NONE);
-	/* 07-0047 then the closes of that transport's clients */
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:04:00.9548130-08:00 [10] info: 07-0047 Transport[json-tcp] being disabled."),
-			 WHY_REC_NONE);
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:04:00.9550150-08:00 [4] info: 07-0013 client[amps-json-tcp-18] disconnected."),
-			 WHY_REC_CLOSE);
-	assert_text(rec.id, "amps-json-tcp-18");
-	assert_reason(rec.reason, "listener_disabled");
+	expect_lines(&why_format_amps, disabled, N_CASES(disabled));
 	assert_non_null(rec.detail.p);
 	/* well after it, a close is no longer the transport's */
 	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:09:00.0000000-08:00 [4] info: 07-0013 client[late] disconnected."),
@@ -267,30 +295,26 @@ static void test_amps_seed_lines(void **st)
 static void test_amps_reason_words(void **st)
 {
 	(void)st;
-	static const struct {
-		const char *line, *reason;
-		enum why_rec_kind kind;
-	} cases[] = {
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", "name_in_use", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected (heartbeat).", "keepalive_timeout", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: slow client", "slow_consumer", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: entitlement reset", "credentials_expired", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", "unknown_command", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: connection closed", "client_vanished", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0001 client[a] auth failure for user id: bob", "auth_failed", WHY_REC_NOTE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0002 client[a] not entitled to logon", "not_authorized", WHY_REC_NOTE },
+	static const struct line_case cases[] = {
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", WHY_REC_CLOSE, "a", NULL, "name_in_use" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected (heartbeat).", WHY_REC_CLOSE, "a", NULL, "keepalive_timeout" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: slow client", WHY_REC_CLOSE, "a", NULL, "slow_consumer" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: entitlement reset", WHY_REC_CLOSE, "a", NULL, "credentials_expired" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", WHY_REC_CLOSE, "a", NULL, "unknown_command" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: connection closed", WHY_REC_CLOSE, "a", NULL, "client_vanished" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0001 client[a] auth failure for user id: bob", WHY_REC_NOTE, "a", NULL, "auth_failed" },
+		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0002 client[a] not entitled to logon", WHY_REC_NOTE, "a", NULL, "not_authorized" },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	for (size_t i = 0; i < N_CASES(cases); i++) {
 		reset();
-		assert_int_equal(parse(&why_format_amps, cases[i].line), cases[i].kind);
-		assert_text(rec.id, "a");
-		assert_reason(rec.reason, cases[i].reason);
+		expect_lines(&why_format_amps, &cases[i], 1);
 	}
+	static const struct line_case others[] = {
+		{ "2019-11-20T16:26:59.6408410-08:00 [3] info: 07-0001 client[a] connected from 10.1.1.1", WHY_REC_OPEN, NULL, NULL, NULL },
+		{ "2019-11-20T16:26:59.6408410-08:00 [3] info: 12-0034 client[a] published a thing.", WHY_REC_UNKNOWN, NULL, NULL, NULL },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:26:59.6408410-08:00 [3] info: 07-0001 client[a] connected from 10.1.1.1"),
-			 WHY_REC_OPEN);
-	assert_int_equal(parse(&why_format_amps, "2019-11-20T16:26:59.6408410-08:00 [3] info: 12-0034 client[a] published a thing."),
-			 WHY_REC_UNKNOWN);
+	expect_lines(&why_format_amps, others, N_CASES(others));
 }
 
 /* ---- HiveMQ: the seed's statements and the event.log shapes ---- */
@@ -298,53 +322,50 @@ static void test_amps_reason_words(void **st)
 static void test_hivemq_seed_lines(void **st)
 {
 	(void)st;
+	static const struct line_case stated[] = {
+		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent too many concurrent PUBLISH messages.",
+		  WHY_REC_NOTE, "abc", "10.0.0.7", "receive_maximum_exceeded" },
+		/* alone: the connection was lost */
+		{ "2020-09-14 11:26:08,120 - Client ID: abc, IP:10.0.0.7 disconnected ungracefully.", WHY_REC_CLOSE, "abc", NULL,
+		  "client_vanished" },
+	};
+	static const struct line_case reasons[] = {
+		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent second CONNECT message.",
+		  WHY_REC_NOTE, NULL, NULL, "protocol_error_second_connect" },
+		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Client was idle for too long.",
+		  WHY_REC_NOTE, NULL, "10.0.0.7", "keepalive_timeout" },
+		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Another client connected with the same clientId.",
+		  WHY_REC_NOTE, NULL, NULL, "session_taken_over" },
+		{ "2020-09-14 11:26:08,118 INFO  - Disconnecting client with clientId xxxx and ip 10.0.0.8 forcibly via extension system.",
+		  WHY_REC_NOTE, "xxxx", "10.0.0.8", "credentials_expired" },
+		{ "2020-09-14 11:26:08,118 - Client ID: UNKNOWN, IP:10.0.0.9 disconnected ungracefully.", WHY_REC_CLOSE, NULL,
+		  "10.0.0.9", NULL },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent too many concurrent PUBLISH messages."),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "abc");
-	assert_text(rec.addr, "10.0.0.7");
-	assert_reason(rec.reason, "receive_maximum_exceeded");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,120 - Client ID: abc, IP:10.0.0.7 disconnected ungracefully."),
-			 WHY_REC_CLOSE);
-	assert_text(rec.id, "abc");
-	assert_reason(rec.reason, "client_vanished"); /* alone: the connection was lost */
+	expect_lines(&why_format_hivemq, stated, N_CASES(stated));
 	assert_int_equal(rec.confidence, EVT_CONF_INFERRED);
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent second CONNECT message."),
-			 WHY_REC_NOTE);
-	assert_reason(rec.reason, "protocol_error_second_connect");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Client was idle for too long."),
-			 WHY_REC_NOTE);
-	assert_text(rec.addr, "10.0.0.7");
-	assert_reason(rec.reason, "keepalive_timeout");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Another client connected with the same clientId."),
-			 WHY_REC_NOTE);
-	assert_reason(rec.reason, "session_taken_over");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 INFO  - Disconnecting client with clientId xxxx and ip 10.0.0.8 forcibly via extension system."),
-			 WHY_REC_NOTE);
-	assert_text(rec.id, "xxxx");
-	assert_text(rec.addr, "10.0.0.8");
-	assert_reason(rec.reason, "credentials_expired");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:08,118 - Client ID: UNKNOWN, IP:10.0.0.9 disconnected ungracefully."),
-			 WHY_REC_CLOSE);
+	expect_lines(&why_format_hivemq, reasons, N_CASES(reasons));
 	assert_null(rec.id.p);
-	assert_text(rec.addr, "10.0.0.9");
 }
 
 static void test_hivemq_event_log(void **st)
 {
 	(void)st;
+	static const struct line_case open[] = {
+		{ "2020-09-14 11:26:00,001 - Client ID: abc, IP: 10.0.0.7, Clean Start: true, Session Expiry: 0 connected.", WHY_REC_OPEN,
+		  "abc", "10.0.0.7", NULL },
+	};
+	static const struct line_case rest[] = {
+		{ "2020-09-14 11:27:00,001 - Client ID: abc, IP: 10.0.0.7 disconnected gracefully.", WHY_REC_CLOSE, NULL, NULL,
+		  "client_disconnect" },
+		{ "2020-09-14 11:27:00,001 - Client ID: abc, IP: 10.0.0.7 disconnected gracefully. Reason given by client: bye",
+		  WHY_REC_CLOSE, NULL, NULL, NULL },
+		{ "2020-09-14 11:27:00,001 INFO  - Started HiveMQ in 1234ms", WHY_REC_UNKNOWN, NULL, NULL, NULL },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:26:00,001 - Client ID: abc, IP: 10.0.0.7, Clean Start: true, Session Expiry: 0 connected."),
-			 WHY_REC_OPEN);
-	assert_text(rec.id, "abc");
-	assert_text(rec.addr, "10.0.0.7");
+	expect_lines(&why_format_hivemq, open, N_CASES(open));
 	assert_int_equal(rec.ts_us, utc("2020-09-14T11:26:00") + 1000);
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:27:00,001 - Client ID: abc, IP: 10.0.0.7 disconnected gracefully."),
-			 WHY_REC_CLOSE);
-	assert_reason(rec.reason, "client_disconnect");
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:27:00,001 - Client ID: abc, IP: 10.0.0.7 disconnected gracefully. Reason given by client: bye"),
-			 WHY_REC_CLOSE);
-	assert_int_equal(parse(&why_format_hivemq, "2020-09-14 11:27:00,001 INFO  - Started HiveMQ in 1234ms"), WHY_REC_UNKNOWN);
+	expect_lines(&why_format_hivemq, rest, N_CASES(rest));
 }
 
 /* ---- EMQX 5: documented text log shape ---- */
@@ -352,28 +373,23 @@ static void test_hivemq_event_log(void **st)
 static void test_emqx_lines(void **st)
 {
 	(void)st;
+	static const struct line_case lines[] = {
+		{ "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,keepalive_timeout}",
+		  WHY_REC_CLOSE, "c1", "127.0.0.1:5678", "keepalive_timeout" },
+		{ "2024-01-10T10:11:12.345678+00:00 [info] msg: terminate, clientid: c1, peername: 127.0.0.1:5678, reason: {shutdown,takenover}",
+		  WHY_REC_CLOSE, NULL, NULL, "session_taken_over" },
+		{ "2024-01-10T10:11:12.345678+00:00 [info] tag: MQTT, clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,tcp_closed}",
+		  WHY_REC_CLOSE, NULL, NULL, "client_vanished" },
+		{ "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,not_authorized}",
+		  WHY_REC_CLOSE, NULL, NULL, "not_authorized" },
+		{ "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,kicked}",
+		  WHY_REC_CLOSE, NULL, NULL, "admin_disconnect" },
+		{ "2024-01-10T10:11:12.345678+00:00 [warning] clientid: c1, msg: socket_error, peername: 127.0.0.1:5678, reason: econnreset",
+		  WHY_REC_NOTE, NULL, NULL, NULL },
+		{ "2024-01-10T10:11:12.345678+00:00 [info] msg: listener_started, bind: 0.0.0.0:1883", WHY_REC_NONE, NULL, NULL, NULL },
+	};
 	reset();
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,keepalive_timeout}"),
-			 WHY_REC_CLOSE);
-	assert_text(rec.id, "c1");
-	assert_text(rec.addr, "127.0.0.1:5678");
-	assert_reason(rec.reason, "keepalive_timeout");
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] msg: terminate, clientid: c1, peername: 127.0.0.1:5678, reason: {shutdown,takenover}"),
-			 WHY_REC_CLOSE);
-	assert_reason(rec.reason, "session_taken_over");
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] tag: MQTT, clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,tcp_closed}"),
-			 WHY_REC_CLOSE);
-	assert_reason(rec.reason, "client_vanished");
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,not_authorized}"),
-			 WHY_REC_CLOSE);
-	assert_reason(rec.reason, "not_authorized");
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,kicked}"),
-			 WHY_REC_CLOSE);
-	assert_reason(rec.reason, "admin_disconnect");
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [warning] clientid: c1, msg: socket_error, peername: 127.0.0.1:5678, reason: econnreset"),
-			 WHY_REC_NOTE);
-	assert_int_equal(parse(&why_format_emqx, "2024-01-10T10:11:12.345678+00:00 [info] msg: listener_started, bind: 0.0.0.0:1883"),
-			 WHY_REC_NONE);
+	expect_lines(&why_format_emqx, lines, N_CASES(lines));
 }
 
 /* ---- detection ---- */
