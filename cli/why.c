@@ -238,6 +238,19 @@ static void set_needle(struct why *w)
 		why_copyn(w->needle, sizeof w->needle, p + best_at, best);
 }
 
+/* Appends the TCP port <arg> to <ports> (<*n> of <cap> used); false, with a
+ * message naming <option>, when it is not a port or there is no room. */
+static bool add_port(const char *option, const char *arg, uint16_t *ports, size_t *n, size_t cap)
+{
+	long v = strtol(arg, NULL, 10);
+	if (v < 1 || v > 65535 || *n == cap) {
+		fprintf(stderr, "wirewarden why: --%s needs a TCP port from 1 to 65535\n", option);
+		return false;
+	}
+	ports[(*n)++] = (uint16_t)v;
+	return true;
+}
+
 int cmd_why(int argc, char **argv)
 {
 	enum { O_SINCE = 256, O_UNTIL, O_SKEW, O_FORMAT, O_SUMMARY, O_AMPS_PORT };
@@ -259,24 +272,14 @@ int cmd_why(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;
-		case 'p': {
-			long v = strtol(optarg, NULL, 10);
-			if (v < 1 || v > 65535 || n_ports == 32) {
-				fprintf(stderr, "wirewarden why: --port needs a TCP port from 1 to 65535\n");
+		case 'p':
+			if (!add_port("port", optarg, ports, &n_ports, sizeof ports / sizeof ports[0]))
 				return CLI_USAGE;
-			}
-			ports[n_ports++] = (uint16_t)v;
 			break;
-		}
-		case O_AMPS_PORT: {
-			long v = strtol(optarg, NULL, 10);
-			if (v < 1 || v > 65535 || n_amps_ports == 16) {
-				fprintf(stderr, "wirewarden why: --amps-port needs a TCP port from 1 to 65535\n");
+		case O_AMPS_PORT:
+			if (!add_port("amps-port", optarg, amps_ports, &n_amps_ports, sizeof amps_ports / sizeof amps_ports[0]))
 				return CLI_USAGE;
-			}
-			amps_ports[n_amps_ports++] = (uint16_t)v;
 			break;
-		}
 		case O_SINCE:
 		case O_UNTIL:
 			if (!why_time_parse_arg(optarg, ch == O_SINCE ? &w.since_us : &w.until_us)) {
