@@ -43,6 +43,16 @@ void why_rec_clear(struct why_rec *r)
 	r->confidence = EVT_CONF_NONE;
 }
 
+bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, size_t n)
+{
+	r->has_ts = true;
+	r->ts_us = us;
+	r->zoned = zoned;
+	r->msg.p = msg;
+	r->msg.n = n;
+	return true;
+}
+
 bool why_starts(const char *s, size_t n, const char *prefix)
 {
 	size_t k = strlen(prefix);

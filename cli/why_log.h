@@ -67,6 +67,11 @@ const struct why_format *why_format_detect(const struct why_text *lines, size_t 
 /* Sets <r> to an empty record of <kind> (no views, unknown numbers). */
 void why_rec_clear(struct why_rec *r);
 
+/* What every reader's split() records once a line has its broker's shape:
+ * the timestamp read (<us>, <zoned>) and the message <msg,n> after it.
+ * Returns true, for split() to return. */
+bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, size_t n);
+
 /* ---- small helpers the readers share (cli/why_log.c) ---- */
 
 /* Whether <s,n> starts with the NUL-terminated <prefix>. */

@@ -45,16 +45,11 @@ static bool split(const char *line, size_t n, struct why_rec *r, struct amps_lin
 	for (size_t j = 0; j < 7; j++)
 		if (j != 2 && (line[i + j] < '0' || line[i + j] > '9'))
 			return false;
-	r->has_ts = true;
-	r->ts_us = us;
-	r->zoned = zoned;
 	a->code.p = line + i;
 	a->code.n = 7;
 	a->text.p = line + i + 8;
 	a->text.n = n - i - 8;
-	r->msg.p = line + i;
-	r->msg.n = n - i;
-	return true;
+	return why_rec_stamp(r, us, zoned, line + i, n - i);
 }
 
 static bool amps_looks_like(const char *line, size_t n)

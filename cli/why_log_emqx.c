@@ -21,12 +21,7 @@ static bool split(const char *line, size_t n, struct why_rec *r)
 	for (const char *c = line + k + 2; c < e; c++)
 		if (*c < 'a' || *c > 'z')
 			return false;
-	r->has_ts = true;
-	r->ts_us = us;
-	r->zoned = zoned;
-	r->msg.p = e + 2;
-	r->msg.n = n - (size_t)(e + 2 - line);
-	return true;
+	return why_rec_stamp(r, us, zoned, e + 2, n - (size_t)(e + 2 - line));
 }
 
 static bool emqx_looks_like(const char *line, size_t n)

@@ -31,12 +31,7 @@ static bool split(const char *line, size_t n, struct why_rec *r)
 		}
 	if (i == k || i + 2 > n || line[i] != '-' || line[i + 1] != ' ')
 		return false;
-	r->has_ts = true;
-	r->ts_us = us;
-	r->zoned = zoned;
-	r->msg.p = line + i + 2;
-	r->msg.n = n - i - 2;
-	return true;
+	return why_rec_stamp(r, us, zoned, line + i + 2, n - i - 2);
 }
 
 static bool hive_looks_like(const char *line, size_t n)

@@ -76,21 +76,11 @@ static bool split(struct mosq_state *st, const char *line, size_t n, struct why_
 				zoned = zoned2;
 			}
 		}
-		r->has_ts = true;
-		r->ts_us = us;
-		r->zoned = zoned;
-		r->msg.p = p;
-		r->msg.n = (size_t)(end - p);
-		return true;
+		return why_rec_stamp(r, us, zoned, p, (size_t)(end - p));
 	}
 	if (k == 0 || k + 2 > n || line[k] != ':' || line[k + 1] != ' ')
 		return false;
-	r->has_ts = true;
-	r->ts_us = us;
-	r->zoned = zoned;
-	r->msg.p = line + k + 2;
-	r->msg.n = n - k - 2;
-	return true;
+	return why_rec_stamp(r, us, zoned, line + k + 2, n - k - 2);
 }
 
 static bool mosq_looks_like(const char *line, size_t n)
