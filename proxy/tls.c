@@ -102,21 +102,44 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 static int tls_version(enum ww_tls_version v) { return v == WW_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION; }
 
-struct proxy_tls *tls_server_new(const struct ww_tls_server_cfg *cfg, char *why, size_t cap)
+/* The start both context makers share: a context for <method> and a zeroed
+ * info for it (attached by wrap()); NULL, with <why>, if either cannot be made. */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, struct ctx_info **info, char *why, size_t cap)
 {
 	pthread_once(&info_once, info_index_init);
-	struct ctx_info *info = calloc(1, sizeof *info);
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!info || !ctx) {
-		free(info);
+	*info = calloc(1, sizeof **info);
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	if (!*info || !ctx) {
+		free(*info);
 		SSL_CTX_free(ctx);
 		ossl_why(why, cap, "cannot make a TLS context");
 		return NULL;
 	}
+	return ctx;
+}
+
+/* Gives up on a context being set up: <why> names the setting that failed
+ * (<fail>, after <prefix>) with OpenSSL's errors, and both are freed. */
+static struct proxy_tls *ctx_fail(SSL_CTX *ctx, struct ctx_info *info, const char *prefix, const char *fail, char *why,
+				  size_t cap)
+{
+	char what[300];
+	snprintf(what, sizeof what, "%s: %s", prefix, fail);
+	ossl_why(why, cap, what);
+	free(info);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct proxy_tls *tls_server_new(const struct ww_tls_server_cfg *cfg, char *why, size_t cap)
+{
+	struct ctx_info *info;
+	SSL_CTX *ctx = ctx_new(TLS_server_method(), &info, why, cap);
+	if (!ctx)
+		return NULL;
 	info->handshake_timeout_ms = cfg->handshake_timeout_ms;
 	info->expiry = cfg->expiry;
 	const char *fail = NULL;
-	char what[300];
 	ERR_clear_error();
 	if (!SSL_CTX_set_min_proto_version(ctx, tls_version(cfg->min_version)) ||
 	    !SSL_CTX_set_max_proto_version(ctx, tls_version(cfg->max_version)))
@@ -144,13 +167,8 @@ struct proxy_tls *tls_server_new(const struct ww_tls_server_cfg *cfg, char *why,
 			SSL_CTX_set_verify(ctx, cfg->client_cert == WW_CLIENT_CERT_NONE ? SSL_VERIFY_NONE : mode, NULL);
 		}
 	}
-	if (fail) {
-		snprintf(what, sizeof what, "TLS: %s", fail);
-		ossl_why(why, cap, what);
-		free(info);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
+	if (fail)
+		return ctx_fail(ctx, info, "TLS", fail, why, cap);
 	/* ALPN, comma-separated in the config, to wire format. */
 	const char *p = cfg->alpn ? cfg->alpn : "mqtt";
 	while (*p) {
@@ -172,15 +190,10 @@ struct proxy_tls *tls_server_new(const struct ww_tls_server_cfg *cfg, char *why,
 
 struct proxy_tls *tls_client_new(const struct ww_tls_client_cfg *cfg, const char *upstream, char *why, size_t cap)
 {
-	pthread_once(&info_once, info_index_init);
-	struct ctx_info *info = calloc(1, sizeof *info);
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (!info || !ctx) {
-		free(info);
-		SSL_CTX_free(ctx);
-		ossl_why(why, cap, "cannot make a TLS context");
+	struct ctx_info *info;
+	SSL_CTX *ctx = ctx_new(TLS_client_method(), &info, why, cap);
+	if (!ctx)
 		return NULL;
-	}
 	char host[256];
 	uint16_t port;
 	struct in6_addr a;
@@ -192,7 +205,6 @@ struct proxy_tls *tls_client_new(const struct ww_tls_client_cfg *cfg, const char
 		snprintf(info->ip, sizeof info->ip, "%s", host);
 	info->verify = cfg->verify;
 	const char *fail = NULL;
-	char what[300];
 	ERR_clear_error();
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	if (cfg->ca ? SSL_CTX_load_verify_locations(ctx, cfg->ca, NULL) != 1 : SSL_CTX_set_default_verify_paths(ctx) != 1)
@@ -201,13 +213,8 @@ struct proxy_tls *tls_client_new(const struct ww_tls_client_cfg *cfg, const char
 		fail = cfg->cert;
 	else if (cfg->key && SSL_CTX_use_PrivateKey_file(ctx, cfg->key, SSL_FILETYPE_PEM) != 1)
 		fail = cfg->key;
-	if (fail) {
-		snprintf(what, sizeof what, "upstream TLS: %s", fail);
-		ossl_why(why, cap, what);
-		free(info);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
+	if (fail)
+		return ctx_fail(ctx, info, "upstream TLS", fail, why, cap);
 	SSL_CTX_set_verify(ctx, cfg->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	if (!cfg->verify)
 		fprintf(stderr, "wirewarden proxy: upstream %s: TLS without verifying the broker's certificate\n", upstream);
