@@ -276,7 +276,13 @@ static void reload(struct proxy *px)
 	old->next = px->retired;
 	px->retired = old;
 	engine_set_policies(px->eng, &nc.policies);
+	/* The relay reads max_packet_size on every packet, unlocked: the struct
+	 * copy (which may be byte-wise) rewrites its old value, and the new one
+	 * goes in with one atomic store, so no torn size is ever seen. */
+	uint64_t max_packet = nc.policies.limits.max_packet_size;
+	nc.policies.limits.max_packet_size = px->cfg.policies.limits.max_packet_size;
 	px->cfg = nc;
+	__atomic_store_n(&px->cfg.policies.limits.max_packet_size, max_packet, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < px->n_listeners; i++) {
 		__atomic_store_n(&px->listeners[i].cfg, use[i], __ATOMIC_RELEASE);
 		if (tls[i])
