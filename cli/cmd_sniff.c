@@ -23,10 +23,12 @@
 #include "common/config.h"
 #include "proto/mqtt.h"
 #include "sniff/capture.h"
+#include "sniff/ipfrag.h"
 #include "sniff/link.h"
 #include "policy/engine.h"
 #include "sniff/packets.h"
 #include "sniff/pcapng.h"
+#include "sniff/shutdown.h"
 #include "sniff/tcp_stream.h"
 #include "sniff/verdicts.h"
 #include "sink/sink.h"
@@ -45,6 +47,8 @@ struct sniff_opts {
 	bool packets;
 	uint16_t ports[TCP_STREAM_MAX_PORTS];
 	size_t n_ports;
+	uint16_t amps_ports[TCP_STREAM_MAX_PORTS]; /* --amps-port: also in <ports> */
+	size_t n_amps_ports;
 	uint32_t max_packet;
 	uint32_t snaplen;      /* live: 0 = the largest */
 	uint32_t buffer_bytes; /* live: 0 = libpcap's default */
@@ -55,13 +59,13 @@ struct sniff_opts {
 void cmd_sniff_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: wirewarden sniff -r FILE [--json OUT] [-w OUT.pcapng] [--port N]... [FILTER]\n"
+		"usage: wirewarden sniff -r FILE [--json OUT] [-w OUT.pcapng] [--port N]... [--amps-port N]... [FILTER]\n"
 		"       wirewarden sniff -i IFACE [--count N] [--duration S] [--snaplen N] [--buffer-size SIZE]\n"
 		"                        [--json OUT] [-w OUT.pcapng] [--port N]... [-f FILTER | FILTER...]\n"
 		"       wirewarden sniff -r FILE --packets [--port N]... [--max-packet SIZE]\n"
 		"\n"
 		"Reads a pcap or pcapng capture (FILE '-' is standard input), or captures live\n"
-		"on an interface, and explains the MQTT connections in it: for each one, who\n"
+		"on an interface, and explains the MQTT (and AMPS) connections in it: who\n"
 		"closed it, why, how sure, and on which frames. The default output is a\n"
 		"timeline and a per-client summary.\n"
 		"\n"
@@ -81,6 +85,8 @@ void cmd_sniff_usage(FILE *out)
 		"      --packets         one JSON line per MQTT packet, then one per flow\n"
 		"      --port N          also treat TCP port N as MQTT (repeatable;\n"
 		"                        1883 and 8883 always are)\n"
+		"      --amps-port N     treat TCP port N as 60East AMPS (4-byte length framing,\n"
+		"                        json, fix or nvfix headers; repeatable)\n"
 		"      --max-packet SIZE largest MQTT packet decoded, e.g. 65536, 64k, 4M\n"
 		"                        (default 1M); bigger ones are reported and skipped\n"
 		"  -h, --help            this text\n");
@@ -195,7 +201,7 @@ static char *join_args(int argc, char **argv, int from)
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct sniff_opts *o)
 {
-	enum { OPT_SNAPLEN = 256, OPT_BUFFER, OPT_COUNT, OPT_DURATION };
+	enum { OPT_SNAPLEN = 256, OPT_BUFFER, OPT_COUNT, OPT_DURATION, OPT_AMPS_PORT };
 	static const struct option longopts[] = {
 		{ "read", required_argument, NULL, 'r' },
 		{ "interface", required_argument, NULL, 'i' },
@@ -204,6 +210,7 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 		{ "json", required_argument, NULL, 'J' },
 		{ "write", required_argument, NULL, 'w' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "amps-port", required_argument, NULL, OPT_AMPS_PORT },
 		{ "max-packet", required_argument, NULL, 'm' },
 		{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
 		{ "buffer-size", required_argument, NULL, OPT_BUFFER },
@@ -251,6 +258,15 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 				return usage_error("--port needs a TCP port from 1 to 65535, not", optarg);
 			if (!add_port(o, port))
 				return usage_error("too many ports (at most 32 with 1883 and 8883), cannot add", optarg);
+			break;
+		case OPT_AMPS_PORT:
+			if (!parse_port(optarg, &port))
+				return usage_error("--amps-port needs a TCP port from 1 to 65535, not", optarg);
+			if (port == MQTT_PORT || port == MQTT_TLS_PORT)
+				return usage_error("--amps-port cannot take an MQTT port", optarg);
+			if (!add_port(o, port) || o->n_amps_ports == TCP_STREAM_MAX_PORTS)
+				return usage_error("too many ports (at most 32 with 1883 and 8883), cannot add", optarg);
+			o->amps_ports[o->n_amps_ports++] = port;
 			break;
 		case 'm':
 			if (!parse_size(optarg, 2, MAX_PACKET_LIMIT, &o->max_packet))
@@ -439,6 +455,23 @@ static void report_counts(struct capture *cap, const char *when)
 				"sure; raise --buffer-size or narrow the filter\n");
 }
 
+/* One stderr line when fragmented IPv4 datagrams could not be put back
+ * together: their bytes are missing from the flows (the verdicts say so). */
+static void report_fragments(struct ipfrag *r)
+{
+	const struct ipfrag_stats *st = ipfrag_stats(r);
+
+	if (st->contradicted > 0)
+		fprintf(stderr, "wirewarden sniff: %" PRIu64 " IPv4 fragment%s contradicted a datagram already put back "
+				"together; the first copy was used\n", st->contradicted, st->contradicted == 1 ? "" : "s");
+	if (st->given_up == 0)
+		return;
+	fprintf(stderr, "wirewarden sniff: %" PRIu64 " fragmented IPv4 datagram%s could not be put back together (%" PRIu64
+			" incomplete, %" PRIu64 " with conflicting fragments, %" PRIu64 " cut by the snap length, %" PRIu64
+			" over the memory caps); their bytes count as capture gaps\n",
+		st->given_up, st->given_up == 1 ? "" : "s", st->timeouts, st->conflicts, st->cut, st->evicted);
+}
+
 /* Opens the capture <o> names, with its filter, and for a live -w a copy of
  * the frames in a temporary file (its path in <tee_path>, "" when none).
  * NULL after printing why, with the exit status in <rc>. */
@@ -516,7 +549,9 @@ int cmd_sniff(int argc, char **argv)
 	struct tcp_stream *ts = NULL;
 	struct engine *eng = NULL;
 	struct verdicts *vd = NULL;
-	struct evt_sinks outputs = { 0 }, sinks = { 0 };
+	struct evt_sinks outputs = { 0 }, facts = { 0 }, sinks = { 0 };
+	struct shutdown_watch *sw = NULL;
+	struct ipfrag *frags = NULL;
 	struct saved_signals saved;
 	FILE *json = NULL;
 	struct capture_frame fr;
@@ -571,7 +606,9 @@ int cmd_sniff(int argc, char **argv)
 		ec.pol.takeover = defaults.policies.takeover;
 		ec.pol.takeover.mode = WW_MODE_OBSERVE;
 		vd = verdicts_new(&vc);
-		if (vd && verdicts_attach(vd, &outputs) == 0 && evt_sinks_add(&sinks, facts_only_sink, &outputs) == 0)
+		/* engine -> shutdown watch -> facts only -> verdicts */
+		if (vd && verdicts_attach(vd, &outputs) == 0 && evt_sinks_add(&facts, facts_only_sink, &outputs) == 0 &&
+		    (sw = shutdown_watch_new(&facts)) != NULL && evt_sinks_add(&sinks, shutdown_watch_sink, sw) == 0)
 			eng = engine_new(&ec, &sinks);
 		if (eng == NULL) {
 			fprintf(stderr, "wirewarden sniff: out of memory setting up the engine\n");
@@ -590,6 +627,8 @@ int cmd_sniff(int argc, char **argv)
 	pcfg.max_packet = o.max_packet;
 	memcpy(pcfg.ports, o.ports, sizeof(o.ports));
 	pcfg.n_ports = o.n_ports;
+	memcpy(pcfg.amps_ports, o.amps_ports, sizeof(o.amps_ports));
+	pcfg.n_amps_ports = o.n_amps_ports;
 	memset(&tcfg, 0, sizeof(tcfg));
 	memcpy(tcfg.ports, o.ports, sizeof(o.ports));
 	tcfg.n_ports = o.n_ports;
@@ -598,7 +637,8 @@ int cmd_sniff(int argc, char **argv)
 		packets_stream_ops(pk, &ops);
 		ts = tcp_stream_new(&tcfg, &ops);
 	}
-	if (ts == NULL) {
+	frags = ipfrag_new(NULL);
+	if (ts == NULL || frags == NULL) {
 		fprintf(stderr, "wirewarden sniff: out of memory setting up the flow table\n");
 		rc = CLI_FAILURE;
 		goto out;
@@ -629,12 +669,17 @@ int cmd_sniff(int argc, char **argv)
 		frames++;
 		struct link_tcp seg;
 		struct tcp_when at = { fr.num, fr.ts_us };
-		if (link_decode(dlt, cursor_make(fr.data, fr.caplen), &seg, NULL) == LINK_TCP)
+		if (ipfrag_link_decode(frags, dlt, cursor_make(fr.data, fr.caplen), fr.ts_us, &seg, NULL) == LINK_TCP)
 			tcp_stream_segment(ts, &seg, &at);
+		if (sw)
+			shutdown_watch_tick(sw, fr.ts_us);
 	}
 	signals_restore(&saved);
 	/* A read error or a stop still reports what came before it. */
+	ipfrag_finish(frags);
 	tcp_stream_finish(ts);
+	if (sw)
+		shutdown_watch_flush(sw);
 	rc = CLI_OK;
 	if (st == CAPTURE_ERROR) {
 		fprintf(stderr, "wirewarden sniff: %s; the output covers the frames before it\n", err);
@@ -644,6 +689,7 @@ int cmd_sniff(int argc, char **argv)
 				"; the output covers the frames before it\n", (int)stop_signal, frames);
 	}
 	report_counts(cap, "");
+	report_fragments(frags);
 	if (vd && json != stdout)
 		verdicts_summary(vd, stdout);
 	if (live) { /* flush the copy for the second pass */
@@ -659,8 +705,10 @@ int cmd_sniff(int argc, char **argv)
 	}
 out:
 	tcp_stream_free(ts);
+	ipfrag_free(frags);
 	packets_free(pk);
 	engine_free(eng);
+	shutdown_watch_free(sw);
 	verdicts_free(vd);
 	if (json && json != stdout)
 		fclose(json);

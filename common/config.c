@@ -251,7 +251,7 @@ static const struct ww_config defaults = {
 	.client_buffer_bytes = 1u << 20,
 	.admin = { .events_ring = 1000 },
 	.policies = {
-		.heartbeat = { WW_MODE_OBSERVE, 1.5 },
+		.heartbeat = { WW_MODE_OBSERVE, 1.5, 2.0 },
 		.slow_client = { WW_MODE_OBSERVE, 8u << 20, 32u << 20, 30000 },
 		.takeover = { WW_MODE_OBSERVE, 5, 60000, 30000 },
 		/* Every policy starts in shadow mode: out of the box the proxy only
@@ -342,7 +342,7 @@ struct raw_shutdown { char *drain; };
 struct raw_patterns { char **allow; unsigned n_allow; char **deny; unsigned n_deny; };
 struct raw_events { char *log, *json; };
 struct raw_memory { char *client_buffer; };
-struct raw_heartbeat { enum raw_mode mode; char *factor; };
+struct raw_heartbeat { enum raw_mode mode; char *factor, *amps_factor; };
 struct raw_slow { enum raw_mode mode; char *offline_bytes, *disconnect_bytes, *grace; };
 struct raw_takeover { enum raw_mode mode; char *storm_count, *storm_window, *cooldown; };
 struct raw_mode_only { enum raw_mode mode; };
@@ -427,7 +427,8 @@ static const cyaml_schema_field_t admin_fields[] = {
 };
 static const cyaml_schema_field_t shutdown_fields[] = { STR(drain, raw_shutdown, 64), CYAML_FIELD_END };
 static const cyaml_schema_field_t heartbeat_fields[] = {
-	ENUM(mode, raw_heartbeat, mode_names), STR(factor, raw_heartbeat, 64), CYAML_FIELD_END
+	ENUM(mode, raw_heartbeat, mode_names), STR(factor, raw_heartbeat, 64), STR(amps_factor, raw_heartbeat, 64),
+	CYAML_FIELD_END
 };
 static const cyaml_schema_field_t slow_client_fields[] = {
 	ENUM(mode, raw_slow, mode_names), STR(offline_bytes, raw_slow, 64), STR(disconnect_bytes, raw_slow, 64),
@@ -477,6 +478,7 @@ static const struct vrow values[] = {
 	VAL(V_COUNT, workers, workers, CFG_MAX_WORKERS),
 	VAL(V_SIZE, limits_memory.client_buffer, client_buffer_bytes, 0),
 	VAL(V_NUMBER, policies.heartbeat.factor, policies.heartbeat.factor, 0),
+	VAL(V_NUMBER, policies.heartbeat.amps_factor, policies.heartbeat.amps_factor, 0),
 	VAL(V_SIZE, policies.slow_client.offline_bytes, policies.slow_client.offline_bytes, 0),
 	VAL(V_SIZE, policies.slow_client.disconnect_bytes, policies.slow_client.disconnect_bytes, 0),
 	VAL(V_DURATION, policies.slow_client.grace, policies.slow_client.grace_ms, 0),
@@ -740,6 +742,9 @@ static int convert(struct loadctx *lc, const struct raw_root *r, struct ww_confi
 	if (!(p->heartbeat.factor > 1.0 && p->heartbeat.factor <= 100.0))
 		return config_fail(lc, "policies.heartbeat.factor",
 				   "must be above 1 and at most 100 (1.5 is the MQTT rule)");
+	if (!(p->heartbeat.amps_factor > 1.0 && p->heartbeat.amps_factor <= 100.0))
+		return config_fail(lc, "policies.heartbeat.amps_factor",
+				   "must be above 1 and at most 100 (AMPS closes after 2 x the heartbeat)");
 	if (p->slow_client.offline_bytes > p->slow_client.disconnect_bytes)
 		return config_fail(lc, r->policies.slow_client.offline_bytes ? "policies.slow_client.offline_bytes"
 									      : "policies.slow_client.disconnect_bytes",

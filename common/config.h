@@ -61,7 +61,7 @@ struct ww_admin_cfg { char *listen, *token_file; uint32_t events_ring; };
 /* Times are milliseconds, sizes bytes, rates per second; 0 in a limit means
  * unlimited (max_packet_size 0: the MQTT maximum, 268435455). */
 struct ww_policies {
-	struct { enum ww_mode mode; double factor; } heartbeat;
+	struct { enum ww_mode mode; double factor, amps_factor; } heartbeat;   /* amps_factor: AMPS closes at 2 x */
 	struct { enum ww_mode mode; uint64_t offline_bytes, disconnect_bytes; uint64_t grace_ms; } slow_client;
 	struct { enum ww_mode mode; uint32_t storm_count; uint64_t storm_window_ms, cooldown_ms; } takeover;
 	struct { enum ww_mode mode; } protocol;

@@ -1,8 +1,10 @@
 /* libFuzzer target over the sniffer's whole path below the capture file:
- * link_decode (link layer, IPv4/IPv6, TCP header) -> tcp_stream_segment
+ * link_decode (link layer, IPv4/IPv6, TCP header; IPv4 fragments through
+ * sniff/ipfrag.c) -> tcp_stream_segment
  * (flows, reassembly, holes, FIN/RST, idle expiry, eviction) -> packets
- * (MQTT framing, resync, decoding) -> the passive session engine (verdicts),
- * with no output, as `wirewarden sniff` runs it.
+ * (MQTT framing, resync, decoding) -> the passive session engine (verdicts)
+ * -> the shutdown watch (sniff/shutdown.c), with no output, as `wirewarden
+ * sniff` runs it.
  *
  * Input:
  *   byte 0   bits 0-2 link type (EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4,
@@ -31,8 +33,10 @@
 
 #include "policy/engine.h"
 #include "sink/sink.h"
+#include "sniff/ipfrag.h"
 #include "sniff/link.h"
 #include "sniff/packets.h"
+#include "sniff/shutdown.h"
 #include "sniff/tcp_stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -109,13 +113,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vc.state == NULL)
 		return 0;
 	evt_sinks_add(&sinks, check_sink, &vc);
+	struct evt_sinks watched = { 0 };
+	struct shutdown_watch *sw = shutdown_watch_new(&sinks);
+	struct ipfrag_config fc = { 0 };
+	if (sw == NULL || evt_sinks_add(&watched, shutdown_watch_sink, sw) != 0) {
+		shutdown_watch_free(sw);
+		free(vc.state);
+		return 0;
+	}
 	if (ctl & 0x40) {
 		ec.pol.takeover.mode = WW_MODE_OBSERVE;
 		ec.pol.takeover.storm_count = 2;
 		ec.pol.takeover.storm_window_ms = 60000;
 		ec.pol.takeover.cooldown_ms = 30000;
 	}
-	eng = engine_new(&ec, &sinks);
+	eng = engine_new(&ec, &watched);
 	pcfg.out = devnull;
 	pcfg.json = (ctl & 0x10) != 0;
 	pcfg.quiet = !pcfg.json;
@@ -132,14 +144,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tcfg.max_held_total = 4096;
 		tcfg.idle_timeout_us = 2000000;
 		pcfg.max_buffered = 8192;
+		fc.max_datagrams = 2;
+		fc.max_bytes = 4096;
+		fc.timeout_us = 2000000;
 	}
+	struct ipfrag *frags = ipfrag_new(&fc);
 	pk = eng ? packets_new(&pcfg) : NULL;
 	ts = NULL;
 	if (pk) {
 		packets_stream_ops(pk, &ops);
 		ts = tcp_stream_new(&tcfg, &ops);
 	}
-	if (ts) {
+	if (ts && frags) {
 		uint8_t dt;
 		uint16_t len;
 		while (cursor_u8(&in, &dt) && cursor_be16(&in, &len)) {
@@ -151,13 +167,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			now_us += time_step(dt);
 			frame++;
 			struct tcp_when at = { frame, now_us };
-			if (link_decode(link_types[ctl & 7], fr, &seg, NULL) == LINK_TCP)
+			if (ipfrag_link_decode(frags, link_types[ctl & 7], fr, now_us, &seg, NULL) == LINK_TCP)
 				tcp_stream_segment(ts, &seg, &at);
+			shutdown_watch_tick(sw, now_us);
 		}
+		ipfrag_finish(frags);
 		tcp_stream_finish(ts);
+		shutdown_watch_flush(sw);
 		CHECK(vc.opened == vc.closed);
 	}
 	tcp_stream_free(ts);
+	ipfrag_free(frags);
+	shutdown_watch_free(sw);
 	packets_free(pk);
 	engine_free(eng);
 	free(vc.state);

@@ -7,7 +7,9 @@ byte, a big-endian 16-bit length and the frame. Captures longer than
 MAX_SEED bytes are cut at a frame boundary; a second seed starts from the
 capture's last frames so that connection ends are in the corpus too.
 A few variants of the recorded captures set the control bits (tiny caps,
-JSON output, a 64-byte packet cap, the take-over watch).
+JSON output, a 64-byte packet cap, the take-over watch), and two send every
+Ethernet/IPv4 frame with TCP data as IPv4 fragments of 16 bytes (in order;
+reversed with one fragment sent twice) for sniff/ipfrag.c.
 Run from the top of the repository; rewrites fuzz/seeds/sniff."""
 import hashlib
 import os
@@ -102,6 +104,33 @@ def tail(frames):
     return frames[len(frames) - n:]
 
 
+def fragmented(frames, reverse=False):
+    """Ethernet/IPv4 frames with more than 16 bytes of IP payload as fragments
+    of 16 bytes (the checksum is not checked by the target)."""
+    out = []
+    for i, (lt, ts, fr) in enumerate(frames):
+        if lt != 1 or len(fr) < 34 or fr[12:14] != b"\x08\x00" or fr[14] >> 4 != 4:
+            out.append((lt, ts, fr))
+            continue
+        ihl = (fr[14] & 15) * 4
+        total = struct.unpack(">H", fr[16:18])[0]
+        payload = fr[14 + ihl:14 + total]
+        if len(payload) <= 16:
+            out.append((lt, ts, fr))
+            continue
+        pieces = []
+        for off in range(0, len(payload), 16):
+            chunk = payload[off:off + 16]
+            hdr = bytearray(fr[14:14 + ihl])
+            struct.pack_into(">HHH", hdr, 2, ihl + len(chunk), i & 0xFFFF,
+                             (0x2000 if off + 16 < len(payload) else 0) | off // 8)
+            pieces.append((lt, ts, fr[:14] + bytes(hdr) + chunk))
+        if reverse:
+            pieces = pieces[::-1] + pieces[:1]
+        out.extend(pieces)
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -134,6 +163,9 @@ def main():
                 # bit 3 tiny caps, bit 4 JSON lines, bit 5 64-byte packets, bit 6 take-over watch
                 write(encode(frames, ctl | 0x08 | 0x40))
                 write(encode(frames, ctl | 0x10 | 0x20))
+                if frames[0][0] == 1:
+                    write(encode(fragmented(frames), ctl))
+                    write(encode(fragmented(frames, reverse=True), ctl | 0x08))
     print("%d seeds in %s" % (len(seen), OUT), file=sys.stderr)
 
 

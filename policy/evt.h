@@ -59,6 +59,7 @@ struct evt_evidence {
 struct evt {
 	enum evt_code code;
 	enum evt_reason reason;                /* EVT_R_NONE = omit */
+	const char *amps_reason;               /* AMPS connections: the reason in AMPS's own words; NULL = omit */
 	int64_t ts_us;                         /* microseconds since the epoch (capture time in sniff) */
 	uint64_t conn_id;
 	const uint8_t *client_id;              /* raw bytes from the wire, may be anything: sinks escape; */
@@ -88,7 +89,7 @@ struct evt {
 enum evt_field {
 	EVT_F_TS, EVT_F_TS_US, EVT_F_ID, EVT_F_NAME, EVT_F_SEVERITY, EVT_F_CONN,
 	EVT_F_CLIENT_ID, EVT_F_USERNAME, EVT_F_IDENTITY, EVT_F_CLIENT, EVT_F_BROKER, EVT_F_PROTOCOL, EVT_F_LEVEL,
-	EVT_F_REASON, EVT_F_WIRE_REASON, EVT_F_CLOSED_BY, EVT_F_PHASE, EVT_F_MODE, EVT_F_POLICY,
+	EVT_F_REASON, EVT_F_AMPS_REASON, EVT_F_WIRE_REASON, EVT_F_CLOSED_BY, EVT_F_PHASE, EVT_F_MODE, EVT_F_POLICY,
 	EVT_F_CONFIDENCE, EVT_F_DETAIL, EVT_F_DURATION_S, EVT_F_BYTES_C2S, EVT_F_BYTES_S2C,
 	EVT_F_COUNT, EVT_F_EVIDENCE,
 	EVT_F__COUNT

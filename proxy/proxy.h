@@ -21,6 +21,7 @@
 
 #include "common/config.h"
 #include "policy/engine.h"
+#include "proto/amps.h"
 #include "proto/mqtt.h"
 #include "sink/sink.h"
 
@@ -41,11 +42,44 @@ struct proxy_listener {
 };
 
 struct worker;
+struct conn;
+
+/* A protocol as the proxy sees it (wire.c): one table per protocol, so the
+ * relay and the connection never ask which protocol they carry. */
+struct wire_ops {
+	const char *name;
+	enum proto_id id;
+	unsigned head_len;  /* bytes that always hold a frame's length header */
+	void (*init)(struct conn *c);
+	/* A frame at the start of <head>: as mqtt_frame_peek(). <cap> is the
+	 * configured cap (0: the protocol's own default, UINT32_MAX: none). */
+	enum proto_err (*peek)(struct conn *c, enum proto_dir d, struct cursor head, uint32_t cap,
+			       struct proto_frame *fr, struct proto_diag *diag);
+	/* Facts of the frame of <total> bytes whose first <bytes> are at hand (all
+	 * of it, or the head of a frame streams() allows); PROTO_NEED_MORE: the
+	 * head is not enough yet. */
+	enum proto_err (*facts)(struct conn *c, enum proto_dir d, struct cursor bytes, uint64_t total,
+				struct proto_facts *f, struct proto_diag *diag);
+	bool (*streams)(const struct proto_frame *fr);
+	/* Bytes the framer called not this protocol: names what they are from
+	 * more of them (<diag> refined); false if <head> is too short to say. NULL: no more to say. */
+	bool (*explain)(struct cursor head, struct proto_diag *diag);
+	/* Frames the proxy writes; each returns its length, 0 for none. */
+	size_t (*refuse)(struct conn *c, const struct eng_action *act, uint8_t *buf, size_t cap);
+	size_t (*goodbye)(struct conn *c, const struct eng_action *act, uint8_t *buf, size_t cap);
+	size_t (*unavailable)(struct conn *c, uint8_t *buf, size_t cap);
+	size_t (*upstream_goodbye)(struct conn *c, uint8_t *buf, size_t cap);
+};
+extern const struct wire_ops wire_mqtt, wire_amps;
+/* "mqtt", "amps"; NULL for "auto" (the first client bytes decide). */
+const struct wire_ops *wire_for_listener(const char *protocol);
+const struct wire_ops *wire_for_id(enum proto_id id);
 
 struct conn_dir {
 	uint64_t skip_left;  /* bytes of a frame being streamed through (or dropped) */
 	bool skip_drop;      /* the frame being skipped is held: drop, do not forward */
 	bool blind;          /* framing lost: forward without looking */
+	uint8_t rd_shift;    /* reads reserve READ_MIN << rd_shift bytes (conn.c) */
 };
 
 struct conn {
@@ -57,7 +91,8 @@ struct conn {
 	struct conn *prev, *next;        /* worker's list */
 	struct conn *reap_next;
 	struct session s;
-	struct mqtt_codec codec;
+	const struct wire_ops *ops;      /* NULL until an auto listener's client has shown its first bytes */
+	union { struct mqtt_codec mqtt; struct amps_codec amps; } codec;
 	struct conn_dir dir[2];          /* indexed by enum proto_dir */
 	bool upstream_started, upstream_up, upstream_failed;
 	bool closing, reaping, client_eof, upstream_eof;
@@ -163,6 +198,7 @@ void conn_apply(struct conn *c, const struct eng_action *act);
 void conn_sweep(struct conn *c, int64_t now_us);
 void conn_free(struct conn *c);
 bool conn_start_upstream(struct conn *c);
+void conn_queued(struct bufferevent *bev);
 int64_t proxy_now_us(void);
 
 /* relay.c */

@@ -173,6 +173,7 @@ static void put_field(struct line *l, const struct evt *e, enum evt_field f, boo
 	case EVT_F_PROTOCOL: put_cstr_value(l, e->protocol, 64, quote); break;
 	case EVT_F_LEVEL: put_fmt(l, "%u", (unsigned)e->protocol_level); break;
 	case EVT_F_REASON: put_str(l, evt_reason_name(e->reason)); break;
+	case EVT_F_AMPS_REASON: put_cstr_value(l, e->amps_reason, 64, quote); break;
 	case EVT_F_WIRE_REASON: put_fmt(l, "0x%02X", (unsigned)e->wire_reason); break;
 	case EVT_F_CLOSED_BY: put_str(l, evt_party_name(e->closed_by)); break;
 	case EVT_F_PHASE: put_str(l, evt_phase_name(e->phase)); break;

@@ -2,7 +2,8 @@
  * layer yields an EtherType-like protocol number and a view of the network
  * packet; IPv4 trims Ethernet padding with its Total Length, IPv6 walks its
  * extension headers; the TCP header gives ports, sequence numbers, flags and
- * the payload view. Fragments are reported, not reassembled. Snap-length
+ * the payload view. Fragments are described for sniff/ipfrag.c, which puts
+ * IPv4 ones back together. Snap-length
  * truncation is not an error once the TCP header is whole: the payload is what
  * was captured and the segment says it was cut.
  * Specs: RFC 791, RFC 8200 section 4, RFC 9293 section 3.1, IEEE 802.1Q/802.1ad,
@@ -167,13 +168,14 @@ static bool take_bytes(struct cursor *c, void *dst, size_t n)
 static enum link_status ipv4_packet(struct cursor c, struct link_tcp *out, const char **why)
 {
 	uint8_t vihl, proto;
-	uint16_t total, frag;
+	uint16_t total, frag, id;
 	size_t ihl;
+	struct cursor whole = c;
 
 	memset(&out->src, 0, sizeof(out->src));
 	memset(&out->dst, 0, sizeof(out->dst));
 	out->src.family = out->dst.family = 4;
-	if (!cursor_u8(&c, &vihl) || !cursor_skip(&c, 1) || !cursor_be16(&c, &total) || !cursor_skip(&c, 2) ||
+	if (!cursor_u8(&c, &vihl) || !cursor_skip(&c, 1) || !cursor_be16(&c, &total) || !cursor_be16(&c, &id) ||
 	    !cursor_be16(&c, &frag) || !cursor_skip(&c, 1) || !cursor_u8(&c, &proto) || !cursor_skip(&c, 2) ||
 	    !take_bytes(&c, out->src.b, 4) || !take_bytes(&c, out->dst.b, 4))
 		return fail(why, LINK_MALFORMED, "ipv4 header");
@@ -182,8 +184,21 @@ static enum link_status ipv4_packet(struct cursor c, struct link_tcp *out, const
 		return fail(why, LINK_MALFORMED, "ipv4 header length");
 	if (!cursor_skip(&c, ihl - 20))
 		return fail(why, LINK_MALFORMED, "ipv4 options");
-	if ((frag & 0x3fff) != 0) /* More Fragments set, or a non-zero offset */
+	if ((frag & 0x3fff) != 0) { /* More Fragments set, or a non-zero offset */
+		struct link_frag *fr = &out->frag;
+		fr->family = 4;
+		fr->proto = proto;
+		fr->id = id;
+		fr->offset = (uint32_t)(frag & 0x1fff) * 8;
+		fr->more = (frag & 0x2000) != 0;
+		if (!cursor_take(&whole, ihl, &fr->header))
+			return fail(why, LINK_MALFORMED, "ipv4 header");
+		fr->data = c;
+		if (cursor_left(&fr->data) > (size_t)(total - ihl)) /* Ethernet padding */
+			fr->data.left = total - ihl;
+		fr->data_len = (uint32_t)(total - ihl);
 		return fail(why, LINK_FRAGMENT, "ipv4 fragment");
+	}
 	if (proto != IPPROTO_NUM_TCP)
 		return LINK_NOT_TCP;
 	/* Total Length trims Ethernet padding; a shorter capture keeps what it has. */
@@ -228,8 +243,10 @@ static enum link_status ipv6_packet(struct cursor c, struct link_tcp *out, const
 		if (next == IP6_FRAGMENT) {
 			if (!cursor_be16(&ext, &fragword))
 				return fail(why, LINK_MALFORMED, "ipv6 fragment header");
-			if ((fragword & 0xfff9) != 0) /* an offset, or More Fragments */
+			if ((fragword & 0xfff9) != 0) { /* an offset, or More Fragments */
+				out->frag.family = 0; /* not reassembled */
 				return fail(why, LINK_FRAGMENT, "ipv6 fragment");
+			}
 			len = 8; /* an atomic fragment (RFC 6946): the packet is whole */
 		} else if (next == IP6_AH) {
 			len = ((size_t)ext_len + 2) * 4; /* 4-octet units, minus 2 (RFC 4302 2.2) */

@@ -27,7 +27,8 @@
 enum link_status {
 	LINK_TCP = 0,       /* <out> describes a TCP segment */
 	LINK_NOT_TCP,       /* a well-formed frame of another protocol (ARP, UDP, ...) */
-	LINK_FRAGMENT,      /* an IP fragment: not reassembled, skipped */
+	LINK_FRAGMENT,      /* an IP fragment: <out>->frag describes an IPv4 one (sniff/ipfrag.c
+			     * puts them back together); an IPv6 one is skipped */
 	LINK_UNSUPPORTED,   /* a link type this reader does not know */
 	LINK_MALFORMED,     /* a header is inconsistent or cut short before TCP's payload */
 };
@@ -36,6 +37,19 @@ enum link_status {
 struct link_addr {
 	uint8_t family; /* 4 or 6 */
 	uint8_t b[16];
+};
+
+/* One IPv4 fragment (RFC 791 3.2): the datagram it belongs to, where its
+ * data goes, and views of its header and of its data as captured. */
+struct link_frag {
+	uint8_t family;       /* 4; 0 = not described (an IPv6 fragment) */
+	uint8_t proto;
+	uint16_t id;
+	uint32_t offset;      /* bytes into the datagram's data */
+	bool more;            /* More Fragments */
+	struct cursor header; /* the fragment's IP header, options included */
+	struct cursor data;   /* its data as captured */
+	uint32_t data_len;    /* its data's length by the header (more than captured: cut by the snap length) */
 };
 
 /* One TCP segment. <payload> views the captured payload bytes inside the
@@ -56,6 +70,7 @@ struct link_tcp {
 	struct cursor payload;
 	uint32_t payload_len;
 	bool truncated;
+	struct link_frag frag; /* LINK_FRAGMENT only */
 };
 
 /* Decodes the frame <frame> captured with link type <dlt> (a libpcap DLT_

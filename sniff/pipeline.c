@@ -6,8 +6,10 @@
 
 #include "policy/engine.h"
 #include "sniff/capture.h"
+#include "sniff/ipfrag.h"
 #include "sniff/link.h"
 #include "sniff/packets.h"
+#include "sniff/shutdown.h"
 #include "sniff/tcp_stream.h"
 
 int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports, const struct evt_sinks *sinks,
@@ -26,7 +28,9 @@ int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports,
 		return -1;
 	}
 	struct engine_config ec = { .passive = true, .protocol = "mqtt" };
-	struct engine *eng = engine_new(&ec, sinks);
+	struct evt_sinks watched = { 0 };
+	struct shutdown_watch *sw = shutdown_watch_new(sinks);
+	struct engine *eng = sw && evt_sinks_add(&watched, shutdown_watch_sink, sw) == 0 ? engine_new(&ec, &watched) : NULL;
 	struct packets_config pcfg = { .out = stdout, .quiet = true, .eng = eng };
 	struct tcp_stream_config tcfg = { 0 };
 	if (n_ports > TCP_STREAM_MAX_PORTS)
@@ -41,8 +45,9 @@ int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports,
 		packets_stream_ops(pk, &ops);
 		ts = tcp_stream_new(&tcfg, &ops);
 	}
+	struct ipfrag *frags = ipfrag_new(NULL);
 	int rc = 0;
-	if (!ts) {
+	if (!ts || !frags) {
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	} else {
@@ -51,18 +56,23 @@ int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports,
 		while ((st = capture_next(cap, &fr, cerr, sizeof cerr)) == CAPTURE_FRAME) {
 			struct link_tcp seg;
 			struct tcp_when at = { fr.num, fr.ts_us };
-			if (link_decode(dlt, cursor_make(fr.data, fr.caplen), &seg, NULL) == LINK_TCP)
+			if (ipfrag_link_decode(frags, dlt, cursor_make(fr.data, fr.caplen), fr.ts_us, &seg, NULL) ==
+			    LINK_TCP)
 				tcp_stream_segment(ts, &seg, &at);
+			shutdown_watch_tick(sw, fr.ts_us);
 		}
 		tcp_stream_finish(ts);
+		shutdown_watch_flush(sw);
 		if (st == CAPTURE_ERROR) {
 			snprintf(err, errlen, "%s", cerr);
 			rc = -1;
 		}
 	}
 	tcp_stream_free(ts);
+	ipfrag_free(frags);
 	packets_free(pk);
 	engine_free(eng);
+	shutdown_watch_free(sw);
 	capture_close(cap);
 	return rc;
 }

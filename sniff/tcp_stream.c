@@ -20,6 +20,8 @@
 #define DEFAULT_HELD_PER_FLOW (1u << 20)
 #define DEFAULT_HELD_TOTAL (UINT64_C(64) << 20)
 #define DEFAULT_IDLE_US (INT64_C(3600) * 1000000)
+#define DEFAULT_SETTLE_US (INT64_C(2) * 1000000)
+#define DEFAULT_TOMB_US (INT64_C(30) * 1000000)
 #define MAX_HELD_SEGS 4096u /* per flow: bounds list walks and per-segment overhead */
 /* How long a hole the peer has acknowledged waits for a segment the capture
  * reordered behind that ACK (several capture queues do): this many more
@@ -43,10 +45,13 @@ struct tcp_stream {
 	uint64_t seed;
 	struct tcp_flow *lru_head, *lru_tail; /* head: least recently active */
 	struct tcp_flow *all_head, *all_tail; /* creation (= index) order */
-	uint32_t live;
+	struct tcp_flow *settle_head, *settle_tail; /* closed flows waiting to end, by end_at */
+	struct tcp_flow *tomb_head, *tomb_tail;     /* ended flows still remembered, by end_at */
+	uint32_t live, tombs;
 	uint64_t next_index;
 	uint64_t held_total;
 	int64_t now_us; /* latest capture time seen */
+	struct tcp_flow *last_flow; /* the flow of the latest segment, or NULL */
 	struct tcp_stream_stats stats;
 };
 
@@ -66,60 +71,68 @@ const char *tcp_server_by_name(enum tcp_server_by b)
 
 /* ---- table ------------------------------------------------------------- */
 
+static uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* Addresses compare as two words: link.c zeroes the unused tail of an IPv4
+ * address, so the whole 16 bytes are always defined. */
 static bool endpoint_eq(const struct tcp_endpoint *e, const struct link_addr *a, uint16_t port)
 {
-	return e->port == port && e->addr.family == a->family && memcmp(e->addr.b, a->b, sizeof(a->b)) == 0;
+	return e->port == port && e->addr.family == a->family && load64(e->addr.b) == load64(a->b) &&
+	       load64(e->addr.b + 8) == load64(a->b + 8);
 }
 
-static int endpoint_cmp(const struct link_addr *a, uint16_t pa, const struct link_addr *b, uint16_t pb)
+static bool flow_matches(const struct tcp_flow *f, const struct link_tcp *seg)
 {
-	int r = memcmp(a->b, b->b, sizeof(a->b));
-	if (r != 0)
-		return r;
-	return (int)pa - (int)pb;
+	return (endpoint_eq(&f->client, &seg->src, seg->sport) && endpoint_eq(&f->server, &seg->dst, seg->dport)) ||
+	       (endpoint_eq(&f->client, &seg->dst, seg->dport) && endpoint_eq(&f->server, &seg->src, seg->sport));
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
+/* A 64-bit finaliser (the one of MurmurHash3's fmix64): every input bit
+ * reaches every output bit. */
+static uint64_t mix64(uint64_t x)
 {
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
 }
 
-/* The same hash for both directions: endpoints in a fixed order. */
+/* One endpoint, a word at a time, under the table's random seed. */
+static uint64_t endpoint_hash(uint64_t seed, const struct link_addr *a, uint16_t port)
+{
+	uint64_t x = mix64(load64(a->b) ^ seed);
+	return mix64(x ^ load64(a->b + 8) ^ ((uint64_t)port << 8 | a->family) * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+/* The same hash for both directions: the endpoints' hashes are added, which
+ * does not depend on their order (no compare-and-swap per segment). */
 static uint64_t flow_hash(const struct tcp_stream *ts, const struct link_tcp *seg)
 {
-	const struct link_addr *lo = &seg->src, *hi = &seg->dst;
-	uint16_t plo = seg->sport, phi = seg->dport;
-	uint64_t h = ts->seed;
-
-	if (endpoint_cmp(lo, plo, hi, phi) > 0) {
-		lo = &seg->dst, hi = &seg->src;
-		plo = seg->dport, phi = seg->sport;
-	}
-	h = fnv(h, &lo->family, 1);
-	h = fnv(h, lo->b, sizeof(lo->b));
-	h = fnv(h, &plo, sizeof(plo));
-	h = fnv(h, hi->b, sizeof(hi->b));
-	h = fnv(h, &phi, sizeof(phi));
-	return h;
+	return mix64(endpoint_hash(ts->seed, &seg->src, seg->sport) + endpoint_hash(ts->seed, &seg->dst, seg->dport));
 }
 
-static struct tcp_flow *flow_find(struct tcp_stream *ts, const struct link_tcp *seg, uint64_t h)
+/* Consecutive segments mostly belong to one flow (a burst of one
+ * connection): the last flow found is tried before hashing. */
+static struct tcp_flow *flow_find(struct tcp_stream *ts, const struct link_tcp *seg)
 {
-	struct tcp_flow *f;
+	struct tcp_flow *f = ts->last_flow;
+	uint64_t h;
 
+	if (f != NULL && flow_matches(f, seg))
+		return f;
+	h = flow_hash(ts, seg);
 	for (f = ts->buckets[h & (ts->nbuckets - 1)]; f != NULL; f = f->hnext) {
-		if (f->hash != h)
-			continue;
-		if ((endpoint_eq(&f->client, &seg->src, seg->sport) && endpoint_eq(&f->server, &seg->dst, seg->dport)) ||
-		    (endpoint_eq(&f->client, &seg->dst, seg->dport) && endpoint_eq(&f->server, &seg->src, seg->sport)))
+		if (f->hash == h && flow_matches(f, seg)) {
+			ts->last_flow = f;
 			return f;
+		}
 	}
 	return NULL;
 }
@@ -139,18 +152,56 @@ static void lru_append(struct tcp_stream *ts, struct tcp_flow *f)
 	ts->lru_tail = f;
 }
 
-static void table_unlink(struct tcp_stream *ts, struct tcp_flow *f)
+static void q_append(struct tcp_flow **head, struct tcp_flow **tail, struct tcp_flow *f)
+{
+	f->q_prev = *tail;
+	f->q_next = NULL;
+	if (*tail != NULL) (*tail)->q_next = f; else *head = f;
+	*tail = f;
+}
+
+static void q_unlink(struct tcp_flow **head, struct tcp_flow **tail, struct tcp_flow *f)
+{
+	if (f->q_prev != NULL) f->q_prev->q_next = f->q_next; else *head = f->q_next;
+	if (f->q_next != NULL) f->q_next->q_prev = f->q_prev; else *tail = f->q_prev;
+	f->q_prev = f->q_next = NULL;
+}
+
+static void hash_unlink(struct tcp_stream *ts, struct tcp_flow *f)
 {
 	struct tcp_flow **pp = &ts->buckets[f->hash & (ts->nbuckets - 1)];
 
+	if (ts->last_flow == f)
+		ts->last_flow = NULL;
 	while (*pp != NULL && *pp != f)
 		pp = &(*pp)->hnext;
 	if (*pp == f)
 		*pp = f->hnext;
+}
+
+/* Off the lists of live flows (it stays in the hash table). */
+static void live_unlink(struct tcp_stream *ts, struct tcp_flow *f)
+{
 	lru_unlink(ts, f);
 	if (f->all_prev != NULL) f->all_prev->all_next = f->all_next; else ts->all_head = f->all_next;
 	if (f->all_next != NULL) f->all_next->all_prev = f->all_prev; else ts->all_tail = f->all_prev;
+	if (f->end_at != 0)
+		q_unlink(&ts->settle_head, &ts->settle_tail, f);
 	ts->live--;
+}
+
+static void table_unlink(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	hash_unlink(ts, f);
+	live_unlink(ts, f);
+}
+
+static void tomb_free(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	q_unlink(&ts->tomb_head, &ts->tomb_tail, f);
+	hash_unlink(ts, f);
+	ts->tombs--;
+	free(f);
 }
 
 /* ---- reassembly --------------------------------------------------------- */
@@ -366,7 +417,9 @@ static void close_if_settled(struct tcp_stream *ts, struct tcp_flow *f, bool for
 		ts->ops.on_close(ts->ops.ctx, f, &f->close_at);
 }
 
-static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
+/* Reports the end of <f> to the consumer and drops what it holds; with
+ * <tomb> its record stays as a tombstone, else it is freed. */
+static void flow_finish_one(struct tcp_stream *ts, struct tcp_flow *f, bool flush, bool tomb)
 {
 	int d;
 
@@ -377,7 +430,6 @@ static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
 	close_if_settled(ts, f, true);
 	if (ts->ops.on_end != NULL)
 		ts->ops.on_end(ts->ops.ctx, f);
-	table_unlink(ts, f);
 	for (d = 0; d < 2; d++) {
 		while (f->half[d].held != NULL) {
 			struct tcp_seg *s = f->half[d].held;
@@ -385,7 +437,48 @@ static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
 			seg_free(ts, f, s);
 		}
 	}
-	free(f);
+	if (!tomb) {
+		table_unlink(ts, f);
+		free(f);
+		return;
+	}
+	live_unlink(ts, f);
+	f->tomb = true;
+	f->end_at = ts->now_us + ts->cfg.tomb_us;
+	q_append(&ts->tomb_head, &ts->tomb_tail, f);
+	if (++ts->tombs > ts->stats.tombs_peak)
+		ts->stats.tombs_peak = ts->tombs;
+	if (ts->tombs > ts->cfg.max_flows)
+		tomb_free(ts, ts->tomb_head);
+}
+
+static void flow_end(struct tcp_stream *ts, struct tcp_flow *f, bool flush)
+{
+	flow_finish_one(ts, f, flush, false);
+}
+
+/* A closed connection is over for good once a RST was seen, or FINs both
+ * ways; it ends <settle_us> later (capture time). */
+static void maybe_settle(struct tcp_stream *ts, struct tcp_flow *f)
+{
+	if (f->end_at != 0 || !f->closed)
+		return;
+	if (!(f->half[0].rst_frame || f->half[1].rst_frame || (f->half[0].fin && f->half[1].fin)))
+		return;
+	f->end_at = ts->now_us + ts->cfg.settle_us;
+	q_append(&ts->settle_head, &ts->settle_tail, f);
+}
+
+/* Ends the settled flows and forgets the old tombstones, as capture time
+ * passes. */
+static void expire_closed(struct tcp_stream *ts)
+{
+	while (ts->settle_head != NULL && ts->settle_head->end_at <= ts->now_us) {
+		ts->stats.settled++;
+		flow_finish_one(ts, ts->settle_head, true, true);
+	}
+	while (ts->tomb_head != NULL && ts->tomb_head->end_at <= ts->now_us)
+		tomb_free(ts, ts->tomb_head);
 }
 
 static bool is_server_port(const struct tcp_stream *ts, uint16_t port)
@@ -564,7 +657,6 @@ uint64_t tcp_flow_unacked(const struct tcp_flow *f, enum proto_dir dir)
 
 void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const struct tcp_when *at)
 {
-	uint64_t h = flow_hash(ts, seg);
 	struct tcp_flow *f;
 	struct tcp_half *half;
 	enum proto_dir d;
@@ -577,18 +669,30 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 		ts->stats.expired++;
 		flow_end(ts, ts->lru_head, true);
 	}
+	expire_closed(ts);
 
-	f = flow_find(ts, seg, h);
+	f = flow_find(ts, seg);
+	if (f != NULL && f->tomb) {
+		if ((seg->flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN) {
+			ts->stats.late++;
+			return;
+		}
+		tomb_free(ts, f); /* a new connection on the 4-tuple */
+		f = NULL;
+	}
 	if (f != NULL && (seg->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
 	    flow_reused(f, endpoint_eq(&f->client, &seg->src, seg->sport) ? PROTO_C2S : PROTO_S2C, seg)) {
 		flow_end(ts, f, true);
 		f = NULL;
 	}
-	if (f == NULL && (f = flow_new(ts, seg, h, at)) == NULL)
+	if (f == NULL && (f = flow_new(ts, seg, flow_hash(ts, seg), at)) == NULL)
 		return; /* out of memory: the segment is not tracked */
+	ts->last_flow = f;
 	f->last = *at;
-	lru_unlink(ts, f);
-	lru_append(ts, f);
+	if (ts->lru_tail != f) {
+		lru_unlink(ts, f);
+		lru_append(ts, f);
+	}
 
 	d = endpoint_eq(&f->client, &seg->src, seg->sport) ? PROTO_C2S : PROTO_S2C;
 	half = &f->half[d];
@@ -660,6 +764,7 @@ void tcp_stream_segment(struct tcp_stream *ts, const struct link_tcp *seg, const
 	if (f->deliver)
 		settle_ack_hole(ts, f, d, false, at); /* filled by this segment? */
 	close_if_settled(ts, f, !f->deliver);
+	maybe_settle(ts, f);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -680,6 +785,10 @@ struct tcp_stream *tcp_stream_new(const struct tcp_stream_config *cfg, const str
 		ts->cfg.max_held_total = DEFAULT_HELD_TOTAL;
 	if (ts->cfg.idle_timeout_us <= 0)
 		ts->cfg.idle_timeout_us = DEFAULT_IDLE_US;
+	if (ts->cfg.settle_us <= 0)
+		ts->cfg.settle_us = DEFAULT_SETTLE_US;
+	if (ts->cfg.tomb_us <= 0)
+		ts->cfg.tomb_us = DEFAULT_TOMB_US;
 	if (ts->cfg.n_ports > TCP_STREAM_MAX_PORTS)
 		ts->cfg.n_ports = TCP_STREAM_MAX_PORTS;
 	ts->ops = *ops;
@@ -712,6 +821,8 @@ void tcp_stream_finish(struct tcp_stream *ts)
 	}
 	while (ts->all_head != NULL)
 		flow_end(ts, ts->all_head, false);
+	while (ts->tomb_head != NULL)
+		tomb_free(ts, ts->tomb_head);
 }
 
 const struct tcp_stream_stats *tcp_stream_stats(const struct tcp_stream *ts)
@@ -725,6 +836,8 @@ void tcp_stream_free(struct tcp_stream *ts)
 		return;
 	while (ts->all_head != NULL)
 		flow_end(ts, ts->all_head, false);
+	while (ts->tomb_head != NULL)
+		tomb_free(ts, ts->tomb_head);
 	free(ts->buckets);
 	free(ts);
 }

@@ -12,7 +12,13 @@
  * the bytes sent toward that side it has not acknowledged yet, which is the
  * network's view of how far a reader is behind. Memory is bounded: a cap on
  * live flows (the least recently active one is ended to make room), idle
- * expiry, and caps on held bytes. What the bytes mean is the consumer's job
+ * expiry, and caps on held bytes. A connection that closed (a RST, or FINs
+ * both ways) ends settle_us of capture time after that, so that a capture
+ * of any length holds only the flows that are open: the wait lets a
+ * retransmitted FIN or the final ACK land in the flow they belong to, and
+ * for tomb_us after that the ended flow's 4-tuple is still known, so a
+ * later stray segment is counted as late (stats.late) instead of starting a
+ * flow of its own (a new SYN on the 4-tuple does start one). What the bytes mean is the consumer's job
  * (sniff/packets.c). Specs: RFC 9293 (sequence space 3.4, window 3.8.6 and
  * zero-window probing 3.8.6.1), RFC 7323 (window scale). */
 #ifndef WW_SNIFF_TCP_STREAM_H
@@ -33,6 +39,8 @@ struct tcp_stream_config {
 	uint32_t max_held_per_flow; /* out-of-order bytes held per flow; 0 = 1 MiB */
 	uint64_t max_held_total;    /* out-of-order bytes held over all flows; 0 = 64 MiB */
 	int64_t idle_timeout_us;    /* a flow silent this long (capture time) ends; 0 = 1 hour */
+	int64_t settle_us;          /* a closed flow ends this long after its close (see below); 0 = 2 s */
+	int64_t tomb_us;            /* an ended flow's 4-tuple is remembered this long; 0 = 30 s */
 	uint16_t ports[TCP_STREAM_MAX_PORTS]; /* server ports for the client/server rule */
 	size_t n_ports;
 };
@@ -123,6 +131,10 @@ struct tcp_flow {
 	/* private: table links */
 	struct tcp_flow *hnext, *lru_prev, *lru_next, *all_prev, *all_next;
 	uint64_t hash;
+	/* private: ending while the capture goes on (see tcp_stream_segment) */
+	int64_t end_at;          /* capture time at which it ends (settling) or is forgotten (tomb); 0 = neither */
+	bool tomb;               /* ended: only its 4-tuple is kept, so that late segments are known as such */
+	struct tcp_flow *q_prev, *q_next; /* the settling queue or the tombstone queue */
 };
 
 /* Called once per new flow: return true to have its payload reassembled and
@@ -173,6 +185,9 @@ struct tcp_stream_stats {
 	uint64_t fins_inferred;  /* FINs missing from the capture, recognised by the peer's acknowledgment */
 	uint64_t zero_windows;   /* zero-window periods begun, all flows and sides */
 	uint64_t window_probes;  /* segments probing a zero window */
+	uint64_t settled;        /* ended once their close had settled (before the capture's end) */
+	uint64_t late;           /* segments of a flow that had ended so, ignored */
+	uint64_t tombs_peak;     /* most ended flows remembered at once */
 };
 
 struct tcp_stream; /* the table: owned by the caller of tcp_stream_new() */

@@ -531,6 +531,43 @@ def test_server_shutdown_sends_no_disconnect(ver):
     assert not [p for p in packets if p.get("type") == "DISCONNECT"]
 
 
+def shutdown_flows():
+    """server-shutdown-many: its frames, and the client ports of the six
+    connections the SIGTERM closed (left-early's excluded)."""
+    header, frames = load("server-shutdown-many")
+    ports = [f.sport for f in frames if f.payload[:1] == b"\x10" and b"shut-many-" in f.payload]
+    assert len(ports) == 6
+    return header, frames, ports
+
+
+def test_broker_closing_every_connection_at_once_is_a_shutdown(tmp_path):
+    header, frames, ports = shutdown_flows()
+    _, _, verdicts = sniff(tmp_path, "all", header, frames)
+    shut = [v for v in verdicts if v["reason"] == "server_shutdown"]
+    assert len(shut) == 6 and all(v["closed_by"] == "broker" and v["confidence"] == "inferred" for v in shut)
+    assert all(any("broker closed 6 of 6 connections within" in e["text"] for e in v["evidence"]) for v in shut)
+
+
+def test_one_connection_closed_by_the_broker_is_not_a_shutdown(tmp_path):
+    header, frames, ports = shutdown_flows()
+    one = [f for f in frames if ports[0] in (f.sport, f.dport)]
+    _, _, verdicts = sniff(tmp_path, "one", header, one)
+    assert [(v["reason"], v["closed_by"], v["confidence"]) for v in verdicts] == [("unknown", "broker", "unknown")]
+
+
+def test_a_connection_left_open_means_no_shutdown(tmp_path):
+    """Five of the six closed at once, the sixth's close cut from the capture:
+    the broker did not close every connection it had, so nothing is called a
+    shutdown (five unknown, one still open)."""
+    header, frames, ports = shutdown_flows()
+    kept = ports[-1]
+    fin_at = next(i for i, f in enumerate(frames) if kept in (f.sport, f.dport) and f.flags & (TCP_FIN | TCP_RST))
+    cut = [f for i, f in enumerate(frames) if i < fin_at or kept not in (f.sport, f.dport)]
+    _, _, verdicts = sniff(tmp_path, "five", header, cut)
+    reasons = sorted(v["reason"] for v in verdicts if v.get("client_id", "").startswith("shut-many-"))
+    assert reasons == ["still_open"] + ["unknown"] * 5
+
+
 def test_filter_applies_to_both_passes_of_write(tmp_path):
     """-w reads the capture twice: with a BPF filter both passes see the same
     frames, so each comment lands on a frame of its own connection."""

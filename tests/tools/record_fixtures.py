@@ -1401,6 +1401,50 @@ def sc_server_shutdown(rec, ver):
             r.close()
 
 
+def sc_server_shutdown_many(rec):
+    b = Broker(rec, auth=False)
+    names = [("shut-many-v311-%s" % x, 4) for x in "abc"] + \
+        [("shut-many-v5-%s" % x, 5) for x in "abc"]
+    desc = ("Broker shutdown with several clients (MQTT 3.1.1 and 5.0): six "
+            "raw-socket clients (three of each level) connect and subscribe, "
+            "a seventh (left-early, 3.1.1) connects and leaves with "
+            "DISCONNECT; then mosquitto is stopped with SIGTERM while the six "
+            "are connected; they read until EOF (max 3 s) and close. The "
+            "broker closes all six at once, without DISCONNECT: 6 of 6.")
+    with Scenario(rec, "server-shutdown-many", b, desc) as s:
+        rs = []
+        for name, level in names:
+            r = RawClient(s.port)
+            r.send(build_connect(level, name, keepalive=30))
+            r.read(2, npackets=1)
+            r.send(build_subscribe(level, 1, [("shutdown/#", 1)]))
+            r.read(2, npackets=2)
+            s.act("raw: CONNECT level %d id=%s, SUBSCRIBE shutdown/# qos1"
+                  % (level, name))
+            rs.append((name, level, r))
+        e = RawClient(s.port)
+        e.send(build_connect(4, "left-early", keepalive=30))
+        e.read(2, npackets=1)
+        e.send(build_disconnect(4))
+        _wait_eof(e, 2)
+        e.close()
+        s.act("raw: CONNECT level 4 id=left-early, DISCONNECT, close")
+        time.sleep(0.3)
+        s.act("SIGTERM to mosquitto")
+        b.proc.terminate()
+        try:
+            b.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            s.note("mosquitto did not exit within 5 s of SIGTERM")
+        for name, level, r in rs:
+            n0 = len(r.packets)
+            eof = _wait_eof(r, 3)
+            s.note("%s received %s after the SIGTERM; %s" % (
+                name, ", ".join(describe(p, level) for p in r.packets[n0:])
+                or "nothing", "then EOF" if eof else "still open after 3 s"))
+            r.close()
+
+
 def sc_packet_too_large(rec, ver):
     v5, level, V, label = _ver(ver)
     b = Broker(rec, auth=False, extra=["max_packet_size 100"])
@@ -1770,6 +1814,13 @@ def check(rec, sc, rows, closers, problems):
         need("terminating" in sc.log_text, "mosquitto did not log terminating")
         need(all(c.startswith("server") for c in closers.values()),
              "not every connection was closed by the server first")
+    if n == "server-shutdown-many":
+        need("terminating" in sc.log_text, "mosquitto did not log terminating")
+        # six by the shutdown, and left-early's after its DISCONNECT
+        need(sum(c.startswith("server") for c in closers.values()) == 7,
+             "the server did not close all seven connections first")
+        need("Client left-early disconnected" in sc.log_text,
+             "mosquitto did not log left-early's DISCONNECT")
     if n.endswith("-packet-too-large"):
         need("oversize packet" in sc.log_text, "no 'oversize packet' log line")
     if n == "v5-packet-too-large":
@@ -2023,6 +2074,7 @@ def main():
         ("v5-client-vanished", lambda: sc_client_vanished(rec, "v5")),
         ("v311-server-shutdown", lambda: sc_server_shutdown(rec, "v311")),
         ("v5-server-shutdown", lambda: sc_server_shutdown(rec, "v5")),
+        ("server-shutdown-many", lambda: sc_server_shutdown_many(rec)),
         ("v311-packet-too-large", lambda: sc_packet_too_large(rec, "v311")),
         ("v5-packet-too-large", lambda: sc_packet_too_large(rec, "v5")),
         ("v311-receive-maximum", lambda: sc_receive_maximum(rec, "v311")),

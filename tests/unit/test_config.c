@@ -209,7 +209,7 @@ static void test_second_document_refused(void **state)
 static void test_unknown_key_lists_valid_keys(void **state)
 {
 	(void)state;
-	expect_error("bad-unknown-key.yaml", 8, 5, "policies.heartbeat.facter: unknown key (valid: mode, factor)");
+	expect_error("bad-unknown-key.yaml", 8, 5, "policies.heartbeat.facter: unknown key (valid: mode, factor, amps_factor)");
 }
 
 static void test_unknown_top_level_key_at_the_key(void **state)
