@@ -680,6 +680,7 @@ static void on_end(void *ctx, struct tcp_flow *f)
 	if (pf == NULL)
 		return;
 	if (pf->probing || pf->ignored) { /* never MQTT: nothing to say */
+		engine_session_free(&pf->sess);
 		free(pf);
 		f->user = NULL;
 		return;
@@ -704,6 +705,7 @@ static void on_end(void *ctx, struct tcp_flow *f)
 	}
 	buf_drop(p, &pf->d[0]);
 	buf_drop(p, &pf->d[1]);
+	engine_session_free(&pf->sess);
 	free(pf);
 	f->user = NULL;
 }
