@@ -415,3 +415,24 @@ def test_upstream_sni_is_sent(proxy, client, pki, tmp_path):
     th.join(10)
     srv.close()
     assert names == ["localhost", None]
+
+
+def test_readyz_checks_the_brokers_certificate(mosquitto, proxy, pki, tmp_path):
+    b = tls_broker(mosquitto, pki)
+    other = CA(tmp_path / "other3", name="not the broker's CA either")
+    urls = []
+    for ca in (pki["ca"].cert, other.cert):
+        port = free_port()
+        px = proxy(b.port, config={}, start=False)
+        full = {"listeners": [{"name": "up", "listen": "127.0.0.1:%d" % px.port,
+                               "upstream": "127.0.0.1:%d" % b.port, "upstream_tls": {"ca": str(ca)}}],
+                "workers": px.workers, "admin": {"listen": "127.0.0.1:%d" % port}}
+        px.config_path.write_text(yaml_dump(full) + "\n")
+        px.start()
+        urls.append("http://127.0.0.1:%d/readyz" % port)
+        wait_until(lambda: curl(urls[-1].replace("readyz", "healthz"))[0] == 200, 5, "the admin API")
+    code, body = curl(urls[0])
+    assert code == 200 and json.loads(body)["upstreams"] == {"up": "reachable"}
+    code, body = curl(urls[1])
+    assert code == 503
+    assert "certificate verify failed" in json.loads(body)["upstreams"]["up"], body
