@@ -154,7 +154,7 @@ static json_t *conn_json(struct conn *c, int64_t now)
 	json_object_set_new(o, "identity", s->identity ? json_string(s->identity) : json_null());
 	json_object_set_new(o, "client", json_string(s->client));
 	json_object_set_new(o, "broker", json_string(s->broker));
-	json_object_set_new(o, "protocol", json_string("mqtt"));
+	json_object_set_new(o, "protocol", json_string(s->protocol == PROTO_ID_AMPS ? "amps" : "mqtt"));
 	json_object_set_new(o, "level", s->level ? json_integer(s->level) : json_null());
 	json_object_set_new(o, "tls", json_boolean(c->tls_side[PROTO_C2S]));
 	json_object_set_new(o, "state", json_string(c->closing ? "closing" : evt_phase_name(s->phase) ? evt_phase_name(s->phase) : "connecting"));
