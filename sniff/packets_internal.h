@@ -40,6 +40,8 @@ struct pkt_flow {
 	uint64_t packets, errors, lost;
 	uint32_t counts[2][16];
 	bool has_session;      /* <sess> was opened with the engine */
+	bool queue_told;       /* the engine was told <queue_told_bytes> toward the client */
+	uint64_t queue_told_bytes;
 	struct session sess;
 };
 
