@@ -47,6 +47,8 @@ struct sniff_opts {
 	bool packets;
 	uint16_t ports[TCP_STREAM_MAX_PORTS];
 	size_t n_ports;
+	uint16_t amps_ports[TCP_STREAM_MAX_PORTS]; /* --amps-port: also in <ports> */
+	size_t n_amps_ports;
 	uint32_t max_packet;
 	uint32_t snaplen;      /* live: 0 = the largest */
 	uint32_t buffer_bytes; /* live: 0 = libpcap's default */
@@ -57,13 +59,13 @@ struct sniff_opts {
 void cmd_sniff_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: wirewarden sniff -r FILE [--json OUT] [-w OUT.pcapng] [--port N]... [FILTER]\n"
+		"usage: wirewarden sniff -r FILE [--json OUT] [-w OUT.pcapng] [--port N]... [--amps-port N]... [FILTER]\n"
 		"       wirewarden sniff -i IFACE [--count N] [--duration S] [--snaplen N] [--buffer-size SIZE]\n"
 		"                        [--json OUT] [-w OUT.pcapng] [--port N]... [-f FILTER | FILTER...]\n"
 		"       wirewarden sniff -r FILE --packets [--port N]... [--max-packet SIZE]\n"
 		"\n"
 		"Reads a pcap or pcapng capture (FILE '-' is standard input), or captures live\n"
-		"on an interface, and explains the MQTT connections in it: for each one, who\n"
+		"on an interface, and explains the MQTT (and AMPS) connections in it: who\n"
 		"closed it, why, how sure, and on which frames. The default output is a\n"
 		"timeline and a per-client summary.\n"
 		"\n"
@@ -83,6 +85,8 @@ void cmd_sniff_usage(FILE *out)
 		"      --packets         one JSON line per MQTT packet, then one per flow\n"
 		"      --port N          also treat TCP port N as MQTT (repeatable;\n"
 		"                        1883 and 8883 always are)\n"
+		"      --amps-port N     treat TCP port N as 60East AMPS (4-byte length framing,\n"
+		"                        json, fix or nvfix headers; repeatable)\n"
 		"      --max-packet SIZE largest MQTT packet decoded, e.g. 65536, 64k, 4M\n"
 		"                        (default 1M); bigger ones are reported and skipped\n"
 		"  -h, --help            this text\n");
@@ -197,7 +201,7 @@ static char *join_args(int argc, char **argv, int from)
 /* Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct sniff_opts *o)
 {
-	enum { OPT_SNAPLEN = 256, OPT_BUFFER, OPT_COUNT, OPT_DURATION };
+	enum { OPT_SNAPLEN = 256, OPT_BUFFER, OPT_COUNT, OPT_DURATION, OPT_AMPS_PORT };
 	static const struct option longopts[] = {
 		{ "read", required_argument, NULL, 'r' },
 		{ "interface", required_argument, NULL, 'i' },
@@ -206,6 +210,7 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 		{ "json", required_argument, NULL, 'J' },
 		{ "write", required_argument, NULL, 'w' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "amps-port", required_argument, NULL, OPT_AMPS_PORT },
 		{ "max-packet", required_argument, NULL, 'm' },
 		{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
 		{ "buffer-size", required_argument, NULL, OPT_BUFFER },
@@ -253,6 +258,15 @@ static int parse_args(int argc, char **argv, struct sniff_opts *o)
 				return usage_error("--port needs a TCP port from 1 to 65535, not", optarg);
 			if (!add_port(o, port))
 				return usage_error("too many ports (at most 32 with 1883 and 8883), cannot add", optarg);
+			break;
+		case OPT_AMPS_PORT:
+			if (!parse_port(optarg, &port))
+				return usage_error("--amps-port needs a TCP port from 1 to 65535, not", optarg);
+			if (port == MQTT_PORT || port == MQTT_TLS_PORT)
+				return usage_error("--amps-port cannot take an MQTT port", optarg);
+			if (!add_port(o, port) || o->n_amps_ports == TCP_STREAM_MAX_PORTS)
+				return usage_error("too many ports (at most 32 with 1883 and 8883), cannot add", optarg);
+			o->amps_ports[o->n_amps_ports++] = port;
 			break;
 		case 'm':
 			if (!parse_size(optarg, 2, MAX_PACKET_LIMIT, &o->max_packet))
@@ -613,6 +627,8 @@ int cmd_sniff(int argc, char **argv)
 	pcfg.max_packet = o.max_packet;
 	memcpy(pcfg.ports, o.ports, sizeof(o.ports));
 	pcfg.n_ports = o.n_ports;
+	memcpy(pcfg.amps_ports, o.amps_ports, sizeof(o.amps_ports));
+	pcfg.n_amps_ports = o.n_amps_ports;
 	memset(&tcfg, 0, sizeof(tcfg));
 	memcpy(tcfg.ports, o.ports, sizeof(o.ports));
 	tcfg.n_ports = o.n_ports;

@@ -21,7 +21,7 @@ static const struct cli_cmd cmds[] = {
 	{ "sniff", "explain every MQTT connection in a capture or on a live interface", cmd_sniff, cmd_sniff_usage },
 	{ "proxy", "run between MQTT clients and the broker, watch every session, enforce policies", cmd_proxy,
 	  cmd_proxy_usage },
-	{ "why", "every session of one client and why it ended, from captures and event logs", cmd_why, cmd_why_usage },
+	{ "why", "every session of one client and why it ended, from captures, event logs and broker logs", cmd_why, cmd_why_usage },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))

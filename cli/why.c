@@ -1,69 +1,71 @@
-/* `wirewarden why CLIENT FILE...`: every session of one client and why it
- * ended, from captures (run through the sniffer) and from wirewarden's own
- * JSON-lines event logs (the proxy's --events, the sniffer's --json). CLIENT
- * is a client id, a glob over client ids, or the client's ip:port. Sessions
- * are listed in time order with their source; a take-over storm shows as one
- * grouped entry. Broker logs are not read yet (exit 2 with a message). */
+/* `wirewarden why CLIENT FILE...`: one client's whole story. FILEs may be
+ * captures (run through the sniffer), wirewarden event logs (the proxy's or
+ * the sniffer's JSON lines) and broker logs (mosquitto, AMPS, HiveMQ, EMQX),
+ * told apart by their content (--format forces one). Every source's sessions
+ * of CLIENT (a client id, a glob over client ids, or ip:port) are joined into
+ * one entry per connection with each source's evidence side by side
+ * (why_join.c). `why --summary FILE...` counts disconnects by reason and by
+ * client, per source. The parts are listed in why.h. */
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
-#include <jansson.h>
-#include <stdbool.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "common/escape.h"
-#include "policy/evt.h"
-#include "sniff/pipeline.h"
+#include "cli/why.h"
 
-#define WHY_MAX_SESSIONS 100000
-#define WHY_LINE_MAX (1 << 20)
-
-struct why_session {
-	char start[40], end[40];
-	double duration_s;
-	char client[64], broker[64], client_id[160];
-	char reason[48], closed_by[16], confidence[16], id[8];
-	char evidence[3][220];
-	unsigned n_evidence;
-	const char *source;
-	bool storm;       /* a take-over storm entry, not a session */
-	long long count;
-};
-
-struct why {
-	const char *pattern;
-	bool by_addr;     /* pattern is ip:port */
-	struct why_session *s;
-	size_t n, cap;
-	size_t dropped;
-	const char *source;
-};
+#define WHY_SAMPLE_LINES 64
+#define WHY_SAMPLE_BYTES 65536
 
 void cmd_why_usage(FILE *out)
 {
-	fputs("usage: wirewarden why CLIENT FILE... [--json] [--port N]...\n"
+	fputs("usage: wirewarden why CLIENT FILE... [options]\n"
+	      "       wirewarden why --summary FILE... [--json]\n"
 	      "\n"
-	      "Every session of CLIENT found in FILEs, and why each ended. CLIENT is a\n"
-	      "client id, a glob ('sensor-*'), or the client's ip:port. A FILE is a capture\n"
-	      "(pcap or pcapng: it is run through `wirewarden sniff`) or a wirewarden event\n"
-	      "log (JSON lines from `proxy --events` or `sniff --json`).\n"
+	      "Every session of CLIENT found in FILEs, when and why each ended, with each\n"
+	      "source's evidence side by side. CLIENT is a client id, a glob ('sensor-*'),\n"
+	      "or the client's ip:port. A FILE is a capture (pcap, pcapng: run through the\n"
+	      "sniffer), a wirewarden event log (JSON lines from `proxy --events` or\n"
+	      "`sniff --json`), or a broker log: mosquitto (log_type all, with timestamps),\n"
+	      "AMPS, HiveMQ (hivemq.log, event.log) or EMQX 5. The kind is read from the\n"
+	      "content. Sessions seen by several sources are joined by client id, address\n"
+	      "and time; a broker log's clock offset is measured on the sessions it shares\n"
+	      "with the wire (and printed), or set with --clock-skew. Where sources name\n"
+	      "different reasons, the entry says so. A run of take-overs of one client id\n"
+	      "is one entry. Lines of a broker log that name CLIENT but that wirewarden does\n"
+	      "not read are shown as context.\n"
 	      "\n"
-	      "      --json      one JSON object per session\n"
-	      "      --port N    in captures, also treat TCP port N as MQTT (repeatable)\n"
+	      "      --json            one JSON object per session (JSON lines)\n"
+	      "      --summary         per source: disconnects by reason, the clients that\n"
+	      "                        disconnect most (no CLIENT argument)\n"
+	      "      --since TIME      only sessions that end at or after TIME (ISO 8601, UTC\n"
+	      "      --until TIME        unless it carries a zone)\n"
+	      "      --clock-skew D    add D to every broker log time instead of measuring it:\n"
+	      "                        seconds ('-3600', '0.5') or [+-]HH:MM[:SS]\n"
+	      "      --format KIND     read every FILE as KIND: capture, events, mosquitto,\n"
+	      "                        amps, hivemq, emqx\n"
+	      "      --port N          in captures, also treat TCP port N as MQTT (repeatable)\n"
 	      "  -h, --help\n",
 	      out);
 }
 
-static bool matches(const struct why *w, const char *client_id, const char *client)
+bool why_matches(const struct why *w, const char *client_id, size_t id_len, const char *addr, size_t addr_len)
 {
 	if (w->by_addr)
-		return client && strcmp(client, w->pattern) == 0;
-	return client_id && fnmatch(w->pattern, client_id, 0) == 0;
+		return addr && addr_len == strlen(w->pattern) && memcmp(addr, w->pattern, addr_len) == 0;
+	if (!client_id)
+		return false;
+	char id[256];
+	if (id_len >= sizeof id)
+		return false;
+	memcpy(id, client_id, id_len);
+	id[id_len] = 0;
+	return fnmatch(w->pattern, id, 0) == 0;
 }
 
-static struct why_session *add(struct why *w)
+struct why_session *why_add(struct why *w)
 {
 	if (w->n >= WHY_MAX_SESSIONS) {
 		w->dropped++;
@@ -81,179 +83,40 @@ static struct why_session *add(struct why *w)
 	}
 	struct why_session *s = &w->s[w->n++];
 	memset(s, 0, sizeof *s);
+	s->start_us = s->end_us = s->log_start_us = s->log_end_us = -1;
+	s->group = -1;
+	s->story = -1;
+	s->keepalive = -1;
 	s->source = w->source;
+	s->kind = w->kind;
 	return s;
 }
 
 /* Bounded copy; a longer text is cut (these are display fields). */
-static void copy(char *dst, size_t cap, const char *src)
+void why_copy(char *dst, size_t cap, const char *src)
 {
-	size_t n = src ? strnlen(src, cap - 1) : 0;
-	memcpy(dst, src ? src : "", n);
+	why_copyn(dst, cap, src, src ? strlen(src) : 0);
+}
+
+void why_copyn(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n > cap - 1)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, src, n);
 	dst[n] = 0;
 }
 
-/* ---- from the engine (captures) ------------------------------------------- */
-
-static void capture_sink(void *ctx, const struct evt *e)
+void why_evidence(struct why_session *s, const char *fmt, ...)
 {
-	struct why *w = ctx;
-	if (e->code != EVT_DISCONNECT && e->code != EVT_TAKEOVER_STORM)
-		return;
-	char id[160] = "";
-	if (e->client_id)
-		escape_text(e->client_id, e->client_id_len, id, sizeof id);
-	if (!matches(w, e->client_id ? id : NULL, e->client))
-		return;
-	struct why_session *s = add(w);
-	if (!s)
-		return;
-	evt_format_ts(e->ts_us - (e->duration_us > 0 ? e->duration_us : 0), s->start, sizeof s->start);
-	evt_format_ts(e->ts_us, s->end, sizeof s->end);
-	s->duration_s = e->duration_us > 0 ? (double)e->duration_us / 1e6 : 0;
-	copy(s->client, sizeof s->client, e->client);
-	copy(s->broker, sizeof s->broker, e->broker);
-	copy(s->client_id, sizeof s->client_id, id);
-	copy(s->id, sizeof s->id, evt_event_id(e));
-	s->storm = e->code == EVT_TAKEOVER_STORM;
-	s->count = e->count;
-	if (s->storm) {
-		copy(s->reason, sizeof s->reason, "takeover_storm");
-		copy(s->evidence[0], sizeof s->evidence[0], e->detail);
-		s->n_evidence = 1;
+	if (s->n_evidence >= WHY_EVIDENCE) {
+		s->n_more++;
 		return;
 	}
-	copy(s->reason, sizeof s->reason, evt_reason_name(e->reason));
-	copy(s->closed_by, sizeof s->closed_by, evt_party_name(e->closed_by));
-	copy(s->confidence, sizeof s->confidence, evt_confidence_name(e->confidence));
-	for (unsigned i = 0; i < e->n_evidence && i < 3; i++)
-		snprintf(s->evidence[i], sizeof s->evidence[i], "%.190s (frame %llu)", e->evidence[i].text,
-			 (unsigned long long)e->evidence[i].frame);
-	s->n_evidence = e->n_evidence < 3 ? e->n_evidence : 3;
-}
-
-/* ---- from wirewarden's JSON lines ------------------------------------------------ */
-
-static const char *jstr(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
-static void json_line(struct why *w, const char *line)
-{
-	json_t *o = json_loads(line, 0, NULL);
-	if (!o)
-		return;
-	const char *name = jstr(o, "name");
-	bool storm = name && strcmp(name, "takeover_storm") == 0;
-	if ((!name || (strcmp(name, "disconnect") != 0 && !storm)) || !matches(w, jstr(o, "client_id"), jstr(o, "client"))) {
-		json_decref(o);
-		return;
-	}
-	struct why_session *s = add(w);
-	if (s) {
-		double dur = json_number_value(json_object_get(o, "duration_s"));
-		copy(s->end, sizeof s->end, jstr(o, "ts"));
-		copy(s->start, sizeof s->start, jstr(o, "start") ? jstr(o, "start") : "");
-		s->duration_s = dur;
-		copy(s->client, sizeof s->client, jstr(o, "client"));
-		copy(s->broker, sizeof s->broker, jstr(o, "broker"));
-		copy(s->client_id, sizeof s->client_id, jstr(o, "client_id"));
-		copy(s->id, sizeof s->id, jstr(o, "id"));
-		copy(s->reason, sizeof s->reason, storm ? "takeover_storm" : jstr(o, "reason"));
-		copy(s->closed_by, sizeof s->closed_by, jstr(o, "closed_by"));
-		copy(s->confidence, sizeof s->confidence, jstr(o, "confidence"));
-		s->storm = storm;
-		s->count = json_integer_value(json_object_get(o, "count"));
-		size_t i;
-		json_t *ev;
-		json_array_foreach(json_object_get(o, "evidence"), i, ev) {
-			if (i >= 3)
-				break;
-			long long fr = json_integer_value(json_object_get(ev, "frame"));
-			if (fr > 0)
-				snprintf(s->evidence[i], sizeof s->evidence[i], "%.190s (frame %lld)",
-					 jstr(ev, "text") ? jstr(ev, "text") : "", fr);
-			else
-				copy(s->evidence[i], sizeof s->evidence[i], jstr(ev, "text"));
-			s->n_evidence = (unsigned)i + 1;
-		}
-		if (storm && s->n_evidence == 0) {
-			copy(s->evidence[0], sizeof s->evidence[0], jstr(o, "detail"));
-			s->n_evidence = 1;
-		}
-	}
-	json_decref(o);
-}
-
-static int read_json_lines(struct why *w, FILE *fp, const char *path)
-{
-	char *line = malloc(WHY_LINE_MAX);
-	if (!line)
-		return -1;
-	size_t bad = 0;
-	while (fgets(line, WHY_LINE_MAX, fp)) {
-		size_t n = strlen(line);
-		if (n && line[n - 1] != '\n' && !feof(fp)) { /* longer than any event: skip the rest */
-			int c;
-			while ((c = fgetc(fp)) != EOF && c != '\n')
-				;
-			bad++;
-			continue;
-		}
-		json_line(w, line);
-	}
-	free(line);
-	if (bad)
-		fprintf(stderr, "wirewarden why: %s: %zu over-long lines skipped\n", path, bad);
-	return ferror(fp) ? -1 : 0;
-}
-
-/* ---- output -------------------------------------------------------------------- */
-
-static int by_end(const void *a, const void *b)
-{
-	const struct why_session *x = a, *y = b;
-	return strcmp(x->end, y->end);
-}
-
-static void print_text(const struct why *w)
-{
-	printf("%zu session%s of %s\n", w->n, w->n == 1 ? "" : "s", w->pattern);
-	for (size_t i = 0; i < w->n; i++) {
-		const struct why_session *s = &w->s[i];
-		if (s->storm) {
-			printf("\n%s  client[%s]  TAKE-OVER STORM (%lld take-overs)  %s\n    %s\n    source: %s\n", s->end,
-			       s->client_id, s->count, s->id, s->n_evidence ? s->evidence[0] : "", s->source);
-			continue;
-		}
-		printf("\n%s .. %s (%.1f s)  client[%s]  %s -> %s\n", s->start[0] ? s->start : "?", s->end, s->duration_s,
-		       s->client_id, s->client, s->broker);
-		printf("    %s, closed by %s [%s]  %s\n", s->reason, s->closed_by[0] ? s->closed_by : "unknown",
-		       s->confidence[0] ? s->confidence : "unknown", s->id);
-		for (unsigned k = 0; k < s->n_evidence; k++)
-			printf("    - %s\n", s->evidence[k]);
-		printf("    source: %s\n", s->source);
-	}
-}
-
-static void print_json(const struct why *w)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		const struct why_session *s = &w->s[i];
-		json_t *ev = json_array();
-		for (unsigned k = 0; k < s->n_evidence; k++)
-			json_array_append_new(ev, json_string(s->evidence[k]));
-		json_t *o = json_pack("{ss ss ss sf ss ss ss ss ss ss ss so ss}", "type", s->storm ? "takeover_storm" : "session",
-				      "start", s->start, "end", s->end, "duration_s", s->duration_s, "client_id", s->client_id,
-				      "client", s->client, "broker", s->broker, "reason", s->reason, "closed_by", s->closed_by,
-				      "confidence", s->confidence, "id", s->id, "evidence", ev, "source", s->source);
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		if (line)
-			puts(line);
-		free(line);
-		json_decref(o);
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->evidence[s->n_evidence++], WHY_TEXT, fmt, ap);
+	va_end(ap);
 }
 
 static bool is_capture(const unsigned char m[4])
@@ -268,15 +131,127 @@ static bool is_capture(const unsigned char m[4])
 	return false;
 }
 
+enum file_kind { FK_BAD, FK_CAPTURE, FK_EVENTS, FK_LOG };
+
+struct input {
+	const char *path;
+	enum file_kind kind;
+	const struct why_format *fmt;
+	int group;
+	int64_t first_ts;
+};
+
+static int group_of(const struct why_format *f)
+{
+	return f == &why_format_mosquitto ? 0 : f == &why_format_amps ? 1 : f == &why_format_hivemq ? 2 : 3;
+}
+
+/* What <path> is, from its first bytes (and first lines, for a broker log). */
+static enum file_kind classify(struct input *in, const char *forced, char *err, size_t errlen)
+{
+	FILE *fp = fopen(in->path, "rb");
+	if (!fp) {
+		snprintf(err, errlen, "%s: %s", in->path, strerror(errno));
+		return FK_BAD;
+	}
+	char *buf = malloc(WHY_SAMPLE_BYTES + 1);
+	size_t got = buf ? fread(buf, 1, WHY_SAMPLE_BYTES, fp) : 0;
+	fclose(fp);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return FK_BAD;
+	}
+	enum file_kind k = FK_BAD;
+	if (forced) {
+		if (strcmp(forced, "capture") == 0)
+			k = FK_CAPTURE;
+		else if (strcmp(forced, "events") == 0)
+			k = FK_EVENTS;
+		else if ((in->fmt = why_format_find(forced)) != NULL)
+			k = FK_LOG;
+	} else if (got >= 4 && is_capture((const unsigned char *)buf)) {
+		k = FK_CAPTURE;
+	} else if (got >= 1 && buf[0] == '{') {
+		k = FK_EVENTS;
+	} else {
+		struct why_text lines[WHY_SAMPLE_LINES];
+		size_t n = 0, at = 0;
+		while (at < got && n < WHY_SAMPLE_LINES) {
+			char *nl = memchr(buf + at, '\n', got - at);
+			size_t len = nl ? (size_t)(nl - (buf + at)) : got - at;
+			if (!nl && got == WHY_SAMPLE_BYTES)
+				break; /* a cut line says nothing */
+			if (len && buf[at + len - 1] == '\r')
+				len--;
+			if (len)
+				lines[n++] = (struct why_text){ buf + at, len };
+			at += (nl ? (size_t)(nl - (buf + at)) + 1 : len);
+			if (!nl)
+				break;
+		}
+		in->fmt = why_format_detect(lines, n);
+		if (in->fmt)
+			k = FK_LOG;
+	}
+	free(buf);
+	if (k == FK_BAD)
+		snprintf(err, errlen,
+			 "%s: not a capture (pcap, pcapng), a wirewarden event log (JSON lines) or a broker log wirewarden "
+			 "reads (mosquitto, AMPS, HiveMQ, EMQX); --format forces one",
+			 in->path);
+	if (k == FK_LOG) {
+		in->group = group_of(in->fmt);
+		in->first_ts = why_log_first_ts(in->path, in->fmt);
+	}
+	return k;
+}
+
+static int by_group_time(const void *a, const void *b)
+{
+	const struct input *x = a, *y = b;
+	if (x->kind != y->kind)
+		return (int)x->kind - (int)y->kind;
+	if (x->kind != FK_LOG)
+		return 0;
+	if (x->group != y->group)
+		return x->group - y->group;
+	return (x->first_ts > y->first_ts) - (x->first_ts < y->first_ts);
+}
+
+static void set_needle(struct why *w)
+{
+	const char *p = w->pattern;
+	if (w->by_addr || !strpbrk(p, "*?[\\")) {
+		why_copy(w->needle, sizeof w->needle, p);
+		return;
+	}
+	/* a glob: its longest literal run, if long enough to mean something */
+	size_t best = 0, best_at = 0;
+	for (size_t i = 0; p[i];) {
+		size_t n = strcspn(p + i, "*?[\\");
+		if (n > best)
+			best = n, best_at = i;
+		i += n ? n : 1;
+	}
+	if (best >= 3)
+		why_copyn(w->needle, sizeof w->needle, p + best_at, best);
+}
+
 int cmd_why(int argc, char **argv)
 {
+	enum { O_SINCE = 256, O_UNTIL, O_SKEW, O_FORMAT, O_SUMMARY };
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' }, { "port", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' },          { "port", required_argument, NULL, 'p' },
+		{ "since", required_argument, NULL, O_SINCE }, { "until", required_argument, NULL, O_UNTIL },
+		{ "clock-skew", required_argument, NULL, O_SKEW }, { "format", required_argument, NULL, O_FORMAT },
+		{ "summary", no_argument, NULL, O_SUMMARY }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false;
 	uint16_t ports[32] = { 1883, 8883 };
 	size_t n_ports = 2;
+	const char *forced = NULL;
+	struct why w = { .since_us = INT64_MIN, .until_us = INT64_MAX };
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -291,65 +266,123 @@ int cmd_why(int argc, char **argv)
 			ports[n_ports++] = (uint16_t)v;
 			break;
 		}
+		case O_SINCE:
+		case O_UNTIL:
+			if (!why_time_parse_arg(optarg, ch == O_SINCE ? &w.since_us : &w.until_us)) {
+				fprintf(stderr, "wirewarden why: --%s needs a time like 2026-11-23T20:12:00 or 2026-11-23T20:12:00+01:00\n",
+					ch == O_SINCE ? "since" : "until");
+				return CLI_USAGE;
+			}
+			break;
+		case O_SKEW:
+			if (!why_duration_parse(optarg, &w.skew_us)) {
+				fprintf(stderr, "wirewarden why: --clock-skew needs seconds ('-3600', '0.5') or [+-]HH:MM[:SS]\n");
+				return CLI_USAGE;
+			}
+			w.skew_given = true;
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "capture") != 0 && strcmp(optarg, "events") != 0 && !why_format_find(optarg)) {
+				fprintf(stderr, "wirewarden why: --format is one of capture, events, mosquitto, amps, hivemq, emqx\n");
+				return CLI_USAGE;
+			}
+			forced = optarg;
+			break;
+		case O_SUMMARY: w.summary = true; break;
 		case 'h': cmd_why_usage(stdout); return CLI_OK;
 		default: cmd_why_usage(stderr); return CLI_USAGE;
 		}
 	}
-	if (argc - optind < 2) {
-		fprintf(stderr, "wirewarden why: give a client and at least one file: wirewarden why CLIENT FILE...\n");
+	int first_file = optind + (w.summary ? 0 : 1);
+	if (argc - first_file < 1) {
+		fprintf(stderr, w.summary ? "wirewarden why: give at least one file: wirewarden why --summary FILE...\n"
+					  : "wirewarden why: give a client and at least one file: wirewarden why CLIENT FILE...\n");
 		return CLI_USAGE;
 	}
-	struct why w = { .pattern = argv[optind] };
-	/* ip:port (IPv4, or [v6]:port) selects one connection's client side. */
-	const char *colon = strrchr(w.pattern, ':');
-	w.by_addr = colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
-		    (w.pattern[0] == '[' || strspn(w.pattern, "0123456789.") == (size_t)(colon - w.pattern));
-	int rc = CLI_OK;
-	for (int i = optind + 1; i < argc; i++) {
-		const char *path = argv[i];
-		w.source = path;
-		FILE *fp = fopen(path, "rb");
-		unsigned char m[4] = { 0 };
-		if (!fp || fread(m, 1, 4, fp) != 4) {
-			fprintf(stderr, "wirewarden why: %s: %s\n", path, fp ? "too short to be a capture or a log" : strerror(errno));
-			if (fp)
-				fclose(fp);
-			rc = CLI_FAILURE;
-			continue;
+	if (!w.summary) {
+		w.pattern = argv[optind];
+		/* ip:port (IPv4, or [v6]:port) selects one connection's client side. */
+		const char *colon = strrchr(w.pattern, ':');
+		w.by_addr = colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+			    (w.pattern[0] == '[' || strspn(w.pattern, "0123456789.") == (size_t)(colon - w.pattern));
+		set_needle(&w);
+	} else {
+		w.pattern = "all clients";
+		w.sum = why_summary_new();
+		if (!w.sum) {
+			fprintf(stderr, "wirewarden why: out of memory\n");
+			return CLI_FAILURE;
 		}
-		if (is_capture(m)) {
-			fclose(fp);
-			struct evt_sinks sinks = { 0 };
-			evt_sinks_add(&sinks, capture_sink, &w);
-			char err[256];
-			if (sniff_pipeline_file(path, ports, n_ports, &sinks, err, sizeof err) != 0) {
+	}
+	size_t n_in = (size_t)(argc - first_file);
+	struct input *in = calloc(n_in, sizeof *in);
+	if (!in) {
+		fprintf(stderr, "wirewarden why: out of memory\n");
+		return CLI_FAILURE;
+	}
+	int rc = CLI_OK;
+	char err[512];
+	for (size_t i = 0; i < n_in; i++) {
+		in[i].path = argv[first_file + (int)i];
+		in[i].kind = classify(&in[i], forced, err, sizeof err);
+		if (in[i].kind == FK_BAD) {
+			fprintf(stderr, "wirewarden why: %s\n", err);
+			if (rc == CLI_OK)
+				rc = errno == ENOENT || strstr(err, "not a capture") ? CLI_USAGE : CLI_FAILURE;
+		}
+	}
+	/* the files of one broker in time order: a rotated log continues its predecessor */
+	qsort(in, n_in, sizeof *in, by_group_time);
+	for (size_t i = 0; i < n_in; i++) {
+		w.source = in[i].path;
+		switch (in[i].kind) {
+		case FK_CAPTURE:
+			w.kind = "capture";
+			if (why_read_capture(&w, in[i].path, ports, n_ports, err, sizeof err) != 0) {
 				fprintf(stderr, "wirewarden why: %s\n", err);
 				rc = CLI_FAILURE;
 			}
-		} else if (m[0] == '{') {
-			rewind(fp);
-			if (read_json_lines(&w, fp, path) != 0) {
-				fprintf(stderr, "wirewarden why: %s: read error\n", path);
+			break;
+		case FK_EVENTS:
+			w.kind = "event log";
+			if (why_read_events(&w, in[i].path) != 0) {
+				fprintf(stderr, "wirewarden why: %s: %s\n", in[i].path, strerror(errno));
 				rc = CLI_FAILURE;
 			}
-			fclose(fp);
-		} else {
-			fclose(fp);
-			fprintf(stderr,
-				"wirewarden why: %s: not a capture (pcap, pcapng) or a wirewarden event log (JSON lines); broker logs "
-				"are not read yet\n",
-				path);
-			rc = CLI_USAGE;
+			break;
+		case FK_LOG:
+			if (why_read_log(&w, in[i].path, in[i].fmt, in[i].group) != 0) {
+				fprintf(stderr, "wirewarden why: %s: %s\n", in[i].path, strerror(errno));
+				rc = CLI_FAILURE;
+			}
+			break;
+		default:
+			break;
 		}
 	}
-	if (w.n)
-		qsort(w.s, w.n, sizeof *w.s, by_end);
-	if (json)
-		print_json(&w);
-	else
-		print_text(&w);
+	if (w.summary) {
+		why_summary_print(w.sum, json, stdout);
+	} else {
+		why_logs_finish(&w);
+		why_join(&w);
+		if (json)
+			why_print_json(&w, stdout);
+		else
+			why_print_text(&w, stdout);
+	}
+	if (w.long_lines)
+		fprintf(stderr, "wirewarden why: %zu over-long lines cut\n", w.long_lines);
 	if (w.dropped)
 		fprintf(stderr, "wirewarden why: %zu sessions over the limit of %d not shown\n", w.dropped, WHY_MAX_SESSIONS);
+	if (w.notes_dropped)
+		fprintf(stderr, "wirewarden why: %zu context lines over the limit of %d not kept\n", w.notes_dropped,
+			WHY_MAX_NOTES);
+	free(in);
 	free(w.s);
+	free(w.notes);
+	free(w.stories);
+	free(w.storms);
+	why_groups_free(&w);
+	why_summary_free(w.sum);
 	return rc;
 }

@@ -249,8 +249,9 @@ const char *ww_mode_name(enum ww_mode m)
 /* The defaults of doc/config.md; 0 in a limit is "unlimited". */
 static const struct ww_config defaults = {
 	.client_buffer_bytes = 1u << 20,
+	.admin = { .events_ring = 1000 },
 	.policies = {
-		.heartbeat = { WW_MODE_OBSERVE, 1.5 },
+		.heartbeat = { WW_MODE_OBSERVE, 1.5, 2.0 },
 		.slow_client = { WW_MODE_OBSERVE, 8u << 20, 32u << 20, 30000 },
 		.takeover = { WW_MODE_OBSERVE, 5, 60000, 30000 },
 		/* Every policy starts in shadow mode: out of the box the proxy only
@@ -277,18 +278,38 @@ static void free_strings(char **v, unsigned n)
 
 void ww_config_fini(struct ww_config *c)
 {
-	struct ww_patterns *pat[] = { &c->policies.access.client_id, &c->policies.access.username };
+	struct ww_patterns *pat[] = { &c->policies.access.client_id, &c->policies.access.username,
+				      &c->policies.access.identity };
 
 	for (unsigned i = 0; i < c->n_listeners; i++) {
-		free(c->listeners[i].name);
-		free(c->listeners[i].listen);
-		free(c->listeners[i].upstream);
-		free(c->listeners[i].protocol);
+		struct ww_listener_cfg *l = &c->listeners[i];
+		free(l->name);
+		free(l->listen);
+		free(l->upstream);
+		free(l->protocol);
+		if (l->tls) {
+			free(l->tls->cert);
+			free(l->tls->key);
+			free(l->tls->client_ca);
+			free(l->tls->ciphers);
+			free(l->tls->ciphersuites);
+			free(l->tls->alpn);
+			free(l->tls);
+		}
+		if (l->upstream_tls) {
+			free(l->upstream_tls->ca);
+			free(l->upstream_tls->sni);
+			free(l->upstream_tls->cert);
+			free(l->upstream_tls->key);
+			free(l->upstream_tls);
+		}
 	}
 	free(c->listeners);
 	free(c->events_log);
 	free(c->events_json);
-	for (unsigned i = 0; i < 2; i++) {
+	free(c->admin.listen);
+	free(c->admin.token_file);
+	for (unsigned i = 0; i < 3; i++) {
 		free_strings(pat[i]->allow, pat[i]->n_allow);
 		free_strings(pat[i]->deny, pat[i]->n_deny);
 	}
@@ -300,11 +321,28 @@ void ww_config_fini(struct ww_config *c)
 enum raw_mode { RAW_MODE_UNSET = 0, RAW_MODE_OFF, RAW_MODE_OBSERVE, RAW_MODE_ENFORCE };
 enum raw_proto { RAW_PROTO_UNSET = 0, RAW_PROTO_MQTT, RAW_PROTO_AMPS, RAW_PROTO_AUTO };
 
-struct raw_listener { char *name, *listen, *upstream; enum raw_proto protocol; };
+enum raw_client_cert { RAW_CC_UNSET = 0, RAW_CC_NONE, RAW_CC_OPTIONAL, RAW_CC_REQUIRE };
+enum raw_tls_version { RAW_TLSV_UNSET = 0, RAW_TLSV_1_2, RAW_TLSV_1_3 };
+enum raw_bool { RAW_BOOL_UNSET = 0, RAW_BOOL_TRUE, RAW_BOOL_FALSE };
+struct raw_tls {
+	char *cert, *key, *client_ca, *ciphers, *ciphersuites, *handshake_timeout;
+	char **alpn; unsigned n_alpn;
+	enum raw_client_cert client_cert;
+	enum raw_tls_version min_version, max_version;
+	enum raw_mode expiry;
+};
+struct raw_upstream_tls { char *ca, *sni, *cert, *key; enum raw_bool verify; };
+struct raw_listener {
+	char *name, *listen, *upstream; enum raw_proto protocol;
+	struct raw_tls *tls;
+	struct raw_upstream_tls *upstream_tls;
+};
+struct raw_admin { char *listen, *token_file, *events_ring; };
+struct raw_shutdown { char *drain; };
 struct raw_patterns { char **allow; unsigned n_allow; char **deny; unsigned n_deny; };
 struct raw_events { char *log, *json; };
 struct raw_memory { char *client_buffer; };
-struct raw_heartbeat { enum raw_mode mode; char *factor; };
+struct raw_heartbeat { enum raw_mode mode; char *factor, *amps_factor; };
 struct raw_slow { enum raw_mode mode; char *offline_bytes, *disconnect_bytes, *grace; };
 struct raw_takeover { enum raw_mode mode; char *storm_count, *storm_window, *cooldown; };
 struct raw_mode_only { enum raw_mode mode; };
@@ -312,7 +350,7 @@ struct raw_limits {
 	enum raw_mode mode;
 	char *max_packet_size, *msgs_per_s, *bytes_per_s, *max_connections, *max_per_ip, *connect_timeout;
 };
-struct raw_access { enum raw_mode mode; struct raw_patterns client_id, username; };
+struct raw_access { enum raw_mode mode; struct raw_patterns client_id, username, identity; };
 struct raw_policies {
 	struct raw_heartbeat heartbeat;
 	struct raw_slow slow_client;
@@ -326,6 +364,8 @@ struct raw_root {
 	char *workers;
 	struct raw_events events;
 	struct raw_memory limits_memory;
+	struct raw_admin admin;
+	struct raw_shutdown shutdown;
 	struct raw_policies policies;
 };
 
@@ -335,20 +375,41 @@ static const cyaml_strval_t mode_names[] = {
 static const cyaml_strval_t proto_names[] = {
 	{ "mqtt", RAW_PROTO_MQTT }, { "amps", RAW_PROTO_AMPS }, { "auto", RAW_PROTO_AUTO },
 };
+static const cyaml_strval_t client_cert_names[] = {
+	{ "none", RAW_CC_NONE }, { "optional", RAW_CC_OPTIONAL }, { "require", RAW_CC_REQUIRE },
+};
+static const cyaml_strval_t tls_version_names[] = { { "1.2", RAW_TLSV_1_2 }, { "1.3", RAW_TLSV_1_3 } };
+static const cyaml_strval_t bool_names[] = { { "true", RAW_BOOL_TRUE }, { "false", RAW_BOOL_FALSE } };
 
 /* All keys are optional but a listener's name, listen and upstream; no string
  * may be empty. An absent mapping loads as zeroes: NULL strings, *_UNSET. */
 #define OPT                   CYAML_FLAG_OPTIONAL
 #define STR(k, st, max)       CYAML_FIELD_STRING_PTR(#k, OPT, struct st, k, 1, max)
 #define NEED(k, st, max)      CYAML_FIELD_STRING_PTR(#k, CYAML_FLAG_POINTER, struct st, k, 1, max)
-#define ENUM(k, st, names)    CYAML_FIELD_ENUM(#k, OPT | CYAML_FLAG_STRICT, struct st, k, names, 3)
+#define ENUM(k, st, names)    CYAML_FIELD_ENUM(#k, OPT | CYAML_FLAG_STRICT, struct st, k, names, COUNT(names))
 #define MAP(k, st, fields)    CYAML_FIELD_MAPPING(#k, OPT, struct st, k, fields)
 #define SEQ(k, st, entry, max) \
 	CYAML_FIELD_SEQUENCE_COUNT(#k, CYAML_FLAG_POINTER | OPT, struct st, k, n_##k, entry, 0, max)
 
+static const cyaml_schema_value_t alpn_entry = { CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 255) };
+static const cyaml_schema_field_t tls_fields[] = {
+	STR(cert, raw_tls, 4095), STR(key, raw_tls, 4095), STR(client_ca, raw_tls, 4095),
+	ENUM(client_cert, raw_tls, client_cert_names), ENUM(min_version, raw_tls, tls_version_names),
+	ENUM(max_version, raw_tls, tls_version_names), STR(ciphers, raw_tls, 4095), STR(ciphersuites, raw_tls, 4095),
+	SEQ(alpn, raw_tls, &alpn_entry, 16), STR(handshake_timeout, raw_tls, 64), ENUM(expiry, raw_tls, mode_names),
+	CYAML_FIELD_END
+};
+static const cyaml_schema_field_t upstream_tls_fields[] = {
+	STR(ca, raw_upstream_tls, 4095), ENUM(verify, raw_upstream_tls, bool_names), STR(sni, raw_upstream_tls, 253),
+	STR(cert, raw_upstream_tls, 4095), STR(key, raw_upstream_tls, 4095), CYAML_FIELD_END
+};
 static const cyaml_schema_field_t listener_fields[] = {
 	NEED(name, raw_listener, 64), NEED(listen, raw_listener, 300), NEED(upstream, raw_listener, 300),
-	ENUM(protocol, raw_listener, proto_names), CYAML_FIELD_END
+	ENUM(protocol, raw_listener, proto_names),
+	CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_POINTER | OPT, struct raw_listener, tls, tls_fields),
+	CYAML_FIELD_MAPPING_PTR("upstream_tls", CYAML_FLAG_POINTER | OPT, struct raw_listener, upstream_tls,
+				upstream_tls_fields),
+	CYAML_FIELD_END
 };
 static const cyaml_schema_value_t listener_entry = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
@@ -361,8 +422,13 @@ static const cyaml_schema_field_t events_fields[] = {
 	STR(log, raw_events, 4095), STR(json, raw_events, 4095), CYAML_FIELD_END
 };
 static const cyaml_schema_field_t memory_fields[] = { STR(client_buffer, raw_memory, 64), CYAML_FIELD_END };
+static const cyaml_schema_field_t admin_fields[] = {
+	STR(listen, raw_admin, 300), STR(token_file, raw_admin, 4095), STR(events_ring, raw_admin, 64), CYAML_FIELD_END
+};
+static const cyaml_schema_field_t shutdown_fields[] = { STR(drain, raw_shutdown, 64), CYAML_FIELD_END };
 static const cyaml_schema_field_t heartbeat_fields[] = {
-	ENUM(mode, raw_heartbeat, mode_names), STR(factor, raw_heartbeat, 64), CYAML_FIELD_END
+	ENUM(mode, raw_heartbeat, mode_names), STR(factor, raw_heartbeat, 64), STR(amps_factor, raw_heartbeat, 64),
+	CYAML_FIELD_END
 };
 static const cyaml_schema_field_t slow_client_fields[] = {
 	ENUM(mode, raw_slow, mode_names), STR(offline_bytes, raw_slow, 64), STR(disconnect_bytes, raw_slow, 64),
@@ -380,7 +446,7 @@ static const cyaml_schema_field_t limits_fields[] = {
 };
 static const cyaml_schema_field_t access_fields[] = {
 	ENUM(mode, raw_access, mode_names), MAP(client_id, raw_access, patterns_fields),
-	MAP(username, raw_access, patterns_fields), CYAML_FIELD_END
+	MAP(username, raw_access, patterns_fields), MAP(identity, raw_access, patterns_fields), CYAML_FIELD_END
 };
 static const cyaml_schema_field_t policies_fields[] = {
 	MAP(heartbeat, raw_policies, heartbeat_fields), MAP(slow_client, raw_policies, slow_client_fields),
@@ -391,6 +457,7 @@ static const cyaml_schema_field_t policies_fields[] = {
 static const cyaml_schema_field_t root_fields[] = {
 	SEQ(listeners, raw_root, &listener_entry, 1024), STR(workers, raw_root, 64),
 	MAP(events, raw_root, events_fields), MAP(limits_memory, raw_root, memory_fields),
+	MAP(admin, raw_root, admin_fields), MAP(shutdown, raw_root, shutdown_fields),
 	MAP(policies, raw_root, policies_fields), CYAML_FIELD_END
 };
 static const cyaml_schema_value_t root_schema = {
@@ -411,6 +478,7 @@ static const struct vrow values[] = {
 	VAL(V_COUNT, workers, workers, CFG_MAX_WORKERS),
 	VAL(V_SIZE, limits_memory.client_buffer, client_buffer_bytes, 0),
 	VAL(V_NUMBER, policies.heartbeat.factor, policies.heartbeat.factor, 0),
+	VAL(V_NUMBER, policies.heartbeat.amps_factor, policies.heartbeat.amps_factor, 0),
 	VAL(V_SIZE, policies.slow_client.offline_bytes, policies.slow_client.offline_bytes, 0),
 	VAL(V_SIZE, policies.slow_client.disconnect_bytes, policies.slow_client.disconnect_bytes, 0),
 	VAL(V_DURATION, policies.slow_client.grace, policies.slow_client.grace_ms, 0),
@@ -423,6 +491,8 @@ static const struct vrow values[] = {
 	VAL(V_COUNT, policies.limits.max_connections, policies.limits.max_connections, UINT32_MAX),
 	VAL(V_COUNT, policies.limits.max_per_ip, policies.limits.max_per_ip, UINT32_MAX),
 	VAL(V_DURATION, policies.limits.connect_timeout, policies.limits.connect_timeout_ms, 0),
+	VAL(V_DURATION, shutdown.drain, drain_ms, 0),
+	VAL(V_COUNT, admin.events_ring, admin.events_ring, 1000000),
 };
 
 #define MODE_AT(m) { offsetof(struct raw_root, policies.m.mode), offsetof(struct ww_config, policies.m.mode) }
@@ -486,6 +556,129 @@ static int copy_globs(struct loadctx *lc, char *const *in, unsigned n, char ***o
 	return 0;
 }
 
+/* A file the proxy will read at start and on every reload: checked now, so
+ * that a reload with a missing key file is refused with its position. */
+static int readable_file(struct loadctx *lc, const char *path, const char *file)
+{
+	char q[72];
+	FILE *fp = fopen(file, "rb");
+	if (!fp)
+		return config_fail(lc, path, "cannot read \"%s\": %s", config_quote(file, q), strerror(errno));
+	fclose(fp);
+	return 0;
+}
+
+static int convert_tls(struct loadctx *lc, unsigned i, const struct raw_tls *rt, struct ww_listener_cfg *l)
+{
+	char path[64], q[72];
+	struct ww_tls_server_cfg *t = calloc(1, sizeof *t);
+	if (!t)
+		return config_oom(lc);
+	l->tls = t;
+	t->min_version = rt->min_version == RAW_TLSV_1_3 ? WW_TLS_1_3 : WW_TLS_1_2;
+	t->max_version = rt->max_version == RAW_TLSV_1_2 ? WW_TLS_1_2 : WW_TLS_1_3;
+	t->client_cert = rt->client_cert == RAW_CC_OPTIONAL  ? WW_CLIENT_CERT_OPTIONAL
+			 : rt->client_cert == RAW_CC_REQUIRE ? WW_CLIENT_CERT_REQUIRE
+							     : WW_CLIENT_CERT_NONE;
+	t->handshake_timeout_ms = 10000;
+	t->expiry = rt->expiry == RAW_MODE_UNSET ? WW_MODE_ENFORCE : (enum ww_mode)(rt->expiry - RAW_MODE_OFF + WW_MODE_OFF);
+	const char *need[2] = { rt->cert, rt->key };
+	for (int k = 0; k < 2; k++) {
+		snprintf(path, sizeof path, "listeners[%u].tls%s", i, need[k] ? (k ? ".key" : ".cert") : "");
+		if (!need[k])
+			return config_fail(lc, path, "missing required key \"%s\" (required: cert, key)", k ? "key" : "cert");
+		if (readable_file(lc, path, need[k]) < 0)
+			return -1;
+	}
+	if (rt->client_ca) {
+		snprintf(path, sizeof path, "listeners[%u].tls.client_ca", i);
+		if (readable_file(lc, path, rt->client_ca) < 0)
+			return -1;
+	} else if (t->client_cert != WW_CLIENT_CERT_NONE) {
+		snprintf(path, sizeof path, "listeners[%u].tls.client_cert", i);
+		return config_fail(lc, path, "needs client_ca, the CA that client certificates are verified against");
+	}
+	if (t->min_version > t->max_version) {
+		snprintf(path, sizeof path, "listeners[%u].tls.min_version", i);
+		return config_fail(lc, path, "above max_version");
+	}
+	if (rt->handshake_timeout) {
+		snprintf(path, sizeof path, "listeners[%u].tls.handshake_timeout", i);
+		if (ww_parse_duration_ms(rt->handshake_timeout, &t->handshake_timeout_ms) < 0 || !t->handshake_timeout_ms)
+			return config_fail(lc, path, "\"%s\" is not a duration above 0 (use 500ms, 10s)",
+					   config_quote(rt->handshake_timeout, q));
+	}
+	/* ALPN: "mqtt" unless the file lists others; kept comma-separated. */
+	size_t n = 0;
+	for (unsigned k = 0; k < rt->n_alpn; k++)
+		n += strlen(rt->alpn[k]) + 1;
+	if (!(t->alpn = malloc(n ? n : 5)))
+		return config_oom(lc);
+	strcpy(t->alpn, rt->n_alpn ? "" : "mqtt");
+	for (unsigned k = 0; k < rt->n_alpn; k++) {
+		if (strchr(rt->alpn[k], ',')) {
+			snprintf(path, sizeof path, "listeners[%u].tls.alpn[%u]", i, k);
+			return config_fail(lc, path, "a protocol name may not contain ','");
+		}
+		if (k)
+			strcat(t->alpn, ",");
+		strcat(t->alpn, rt->alpn[k]);
+	}
+	return dup(lc, rt->cert, &t->cert) < 0 || dup(lc, rt->key, &t->key) < 0 ||
+			       dup(lc, rt->client_ca, &t->client_ca) < 0 || dup(lc, rt->ciphers, &t->ciphers) < 0 ||
+			       dup(lc, rt->ciphersuites, &t->ciphersuites) < 0
+		       ? -1
+		       : 0;
+}
+
+static int convert_upstream_tls(struct loadctx *lc, unsigned i, const struct raw_upstream_tls *ru,
+				struct ww_listener_cfg *l)
+{
+	char path[64];
+	struct ww_tls_client_cfg *t = calloc(1, sizeof *t);
+	if (!t)
+		return config_oom(lc);
+	l->upstream_tls = t;
+	t->verify = ru->verify != RAW_BOOL_FALSE;
+	if (!ru->cert != !ru->key) {
+		snprintf(path, sizeof path, "listeners[%u].upstream_tls.%s", i, ru->cert ? "cert" : "key");
+		return config_fail(lc, path, "cert and key go together: give both or neither");
+	}
+	const char *files[3] = { ru->ca, ru->cert, ru->key };
+	static const char *const names[3] = { "ca", "cert", "key" };
+	for (int k = 0; k < 3; k++) {
+		snprintf(path, sizeof path, "listeners[%u].upstream_tls.%s", i, names[k]);
+		if (files[k] && readable_file(lc, path, files[k]) < 0)
+			return -1;
+	}
+	return dup(lc, ru->ca, &t->ca) < 0 || dup(lc, ru->sni, &t->sni) < 0 || dup(lc, ru->cert, &t->cert) < 0 ||
+			       dup(lc, ru->key, &t->key) < 0
+		       ? -1
+		       : 0;
+}
+
+/* The admin API: a host:port; without a token only on a loopback address. */
+static int convert_admin(struct loadctx *lc, const struct raw_admin *ra, struct ww_config *c)
+{
+	char host[256], q[72];
+	uint16_t port;
+	if (ra->token_file && readable_file(lc, "admin.token_file", ra->token_file) < 0)
+		return -1;
+	if (ra->listen) {
+		if (ww_parse_hostport(ra->listen, host, sizeof host, &port) < 0)
+			return config_fail(lc, "admin.listen", "\"%s\" is not host:port (use 127.0.0.1:9883)",
+					   config_quote(ra->listen, q));
+		bool loopback = strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0;
+		if (!loopback && !ra->token_file)
+			return config_fail(lc, "admin.listen",
+					   "\"%s\" is not a loopback address: set admin.token_file too",
+					   config_quote(ra->listen, q));
+	}
+	if (c->admin.events_ring == 0)
+		return config_fail(lc, "admin.events_ring", "must be above 0");
+	return dup(lc, ra->listen, &c->admin.listen) < 0 || dup(lc, ra->token_file, &c->admin.token_file) < 0 ? -1 : 0;
+}
+
 static int convert_listeners(struct loadctx *lc, const struct raw_root *r, struct ww_config *c)
 {
 	static const char *const proto[] = { "mqtt", "mqtt", "amps", "auto" }; /* by enum raw_proto */
@@ -515,6 +708,10 @@ static int convert_listeners(struct loadctx *lc, const struct raw_root *r, struc
 		if (dup(lc, rl->name, &l->name) < 0 || dup(lc, rl->listen, &l->listen) < 0 ||
 		    dup(lc, rl->upstream, &l->upstream) < 0 || dup(lc, proto[rl->protocol], &l->protocol) < 0)
 			return -1;
+		if (rl->tls && convert_tls(lc, i, rl->tls, l) < 0)
+			return -1;
+		if (rl->upstream_tls && convert_upstream_tls(lc, i, rl->upstream_tls, l) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -524,8 +721,9 @@ static int convert_listeners(struct loadctx *lc, const struct raw_root *r, struc
 static int convert(struct loadctx *lc, const struct raw_root *r, struct ww_config *c)
 {
 	struct ww_policies *p = &c->policies;
-	const struct raw_patterns *rp[2] = { &r->policies.access.client_id, &r->policies.access.username };
-	struct ww_patterns *cp[2] = { &p->access.client_id, &p->access.username };
+	const struct raw_patterns *rp[3] = { &r->policies.access.client_id, &r->policies.access.username,
+					     &r->policies.access.identity };
+	struct ww_patterns *cp[3] = { &p->access.client_id, &p->access.username, &p->access.identity };
 
 	if (convert_listeners(lc, r, c) < 0)
 		return -1;
@@ -544,6 +742,9 @@ static int convert(struct loadctx *lc, const struct raw_root *r, struct ww_confi
 	if (!(p->heartbeat.factor > 1.0 && p->heartbeat.factor <= 100.0))
 		return config_fail(lc, "policies.heartbeat.factor",
 				   "must be above 1 and at most 100 (1.5 is the MQTT rule)");
+	if (!(p->heartbeat.amps_factor > 1.0 && p->heartbeat.amps_factor <= 100.0))
+		return config_fail(lc, "policies.heartbeat.amps_factor",
+				   "must be above 1 and at most 100 (AMPS closes after 2 x the heartbeat)");
 	if (p->slow_client.offline_bytes > p->slow_client.disconnect_bytes)
 		return config_fail(lc, r->policies.slow_client.offline_bytes ? "policies.slow_client.offline_bytes"
 									      : "policies.slow_client.disconnect_bytes",
@@ -558,7 +759,9 @@ static int convert(struct loadctx *lc, const struct raw_root *r, struct ww_confi
 	if (p->limits.max_packet_size > MQTT_MAX_PACKET)
 		return config_fail(lc, "policies.limits.max_packet_size", "above the MQTT maximum of %u bytes",
 				   MQTT_MAX_PACKET);
-	for (int i = 0; i < 2; i++)
+	if (convert_admin(lc, &r->admin, c) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
 		if (copy_globs(lc, rp[i]->allow, rp[i]->n_allow, &cp[i]->allow, &cp[i]->n_allow) < 0 ||
 		    copy_globs(lc, rp[i]->deny, rp[i]->n_deny, &cp[i]->deny, &cp[i]->n_deny) < 0)
 			return -1;

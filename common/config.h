@@ -23,20 +23,52 @@ struct cfg_err { char file[256]; unsigned line, column; char msg[256]; };   /* l
  * byte by byte by ww_patterns_allow(). */
 struct ww_patterns { char **allow; unsigned n_allow; char **deny; unsigned n_deny; };
 
+/* TLS toward clients on one listener (server side). <cert> is a PEM chain
+ * (leaf first), <key> its private key. <client_ca> set: clients may present a
+ * certificate, verified against it; <client_cert> says whether one is
+ * required. Versions are TLS 1.2 or 1.3 (ww_tls_version). <ciphers> is the
+ * OpenSSL list for TLS 1.2, <ciphersuites> for TLS 1.3; NULL = OpenSSL's
+ * defaults. <alpn> is the comma-separated protocol list offered ("mqtt"). */
+enum ww_tls_version { WW_TLS_1_2 = 12, WW_TLS_1_3 = 13 };
+enum ww_client_cert { WW_CLIENT_CERT_NONE = 0, WW_CLIENT_CERT_OPTIONAL, WW_CLIENT_CERT_REQUIRE };
+struct ww_tls_server_cfg {
+	char *cert, *key, *client_ca, *ciphers, *ciphersuites, *alpn;
+	enum ww_client_cert client_cert;
+	enum ww_mode expiry;               /* a client certificate expiring while connected */
+	enum ww_tls_version min_version, max_version;
+	uint64_t handshake_timeout_ms;
+};
+/* TLS toward the broker. <ca> NULL = the system's trust store; <verify>
+ * false turns verification off (logged at start); <sni> NULL = the
+ * upstream's host name when it is a name. <cert>/<key>: a client
+ * certificate for the broker, both or neither. */
+struct ww_tls_client_cfg { char *ca, *sni, *cert, *key; bool verify; };
+
 /* <protocol> is "mqtt", "amps" or "auto", never NULL after a load. <listen>
- * and <upstream> passed ww_parse_hostport(). */
-struct ww_listener_cfg { char *name, *listen, *upstream; char *protocol; };
+ * and <upstream> passed ww_parse_hostport(). <tls> / <upstream_tls> NULL:
+ * plain TCP on that side. */
+struct ww_listener_cfg {
+	char *name, *listen, *upstream; char *protocol;
+	struct ww_tls_server_cfg *tls;
+	struct ww_tls_client_cfg *upstream_tls;
+};
+
+/* The admin HTTP API and metrics: <listen> NULL = off. <token_file> holds the
+ * bearer token (first line); NULL = no token asked (allowed only on a
+ * loopback address). <events_ring>: recent events kept for GET /events. */
+struct ww_admin_cfg { char *listen, *token_file; uint32_t events_ring; };
 
 /* Times are milliseconds, sizes bytes, rates per second; 0 in a limit means
  * unlimited (max_packet_size 0: the MQTT maximum, 268435455). */
 struct ww_policies {
-	struct { enum ww_mode mode; double factor; } heartbeat;
+	struct { enum ww_mode mode; double factor, amps_factor; } heartbeat;   /* amps_factor: AMPS closes at 2 x */
 	struct { enum ww_mode mode; uint64_t offline_bytes, disconnect_bytes; uint64_t grace_ms; } slow_client;
 	struct { enum ww_mode mode; uint32_t storm_count; uint64_t storm_window_ms, cooldown_ms; } takeover;
 	struct { enum ww_mode mode; } protocol;
 	struct { enum ww_mode mode; } receive_maximum;
 	struct { enum ww_mode mode; uint64_t max_packet_size; double msgs_per_s, bytes_per_s; uint32_t max_connections, max_per_ip; uint64_t connect_timeout_ms; } limits;
-	struct { enum ww_mode mode; struct ww_patterns client_id, username; } access;
+	/* identity: the subject of a verified client certificate (mTLS) */
+	struct { enum ww_mode mode; struct ww_patterns client_id, username, identity; } access;
 };
 
 /* Owns every string and array in it; release with ww_config_fini().
@@ -46,6 +78,8 @@ struct ww_config {
 	unsigned workers;
 	char *events_log, *events_json;     /* NULL = not set */
 	uint64_t client_buffer_bytes;
+	uint64_t drain_ms;                  /* SIGTERM: how long clients may leave on their own */
+	struct ww_admin_cfg admin;
 	struct ww_policies policies;
 };
 

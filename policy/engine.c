@@ -89,12 +89,35 @@ struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_u
 		e.username = s->user;
 		e.username_len = s->user_len;
 	}
+	if (s->identity[0])
+		e.identity = s->identity;
 	snprintf(e.client, sizeof e.client, "%s", s->client);
 	snprintf(e.broker, sizeof e.broker, "%s", s->broker);
-	e.protocol = "mqtt";
+	e.protocol = s->protocol == PROTO_ID_AMPS ? "amps" : "mqtt";
 	e.protocol_level = s->level;
 	e.phase = s->phase;
 	return e;
+}
+
+/* Unknown stays without AMPS words: AMPS logs one of several reasons for a
+ * close the wire does not explain, and naming one would be a guess. */
+void engine_amps_words(const struct session *s, struct evt *e)
+{
+	if (s->protocol == PROTO_ID_AMPS && e->reason != EVT_R_NONE && e->reason != EVT_R_UNKNOWN)
+		e->amps_reason = evt_reason_amps(e->reason);
+}
+
+/* AMPS closes after about 2 x the heartbeat interval of silence (amps.md);
+ * a policy block that never set the factor (sniff's) means that. */
+double engine_amps_factor(const struct engine *eng)
+{
+	double f = eng->cfg.pol.heartbeat.amps_factor;
+	return f > 1.0 ? f : 2.0;
+}
+
+double engine_silence_factor(const struct engine *eng, const struct session *s)
+{
+	return s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) : eng->cfg.pol.heartbeat.factor;
 }
 
 void engine_emit(struct engine *eng, const struct evt *e)
@@ -124,6 +147,7 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 		e.wire_reason = v5;
 		e.policy = engine_policy_name(pol);
 		e.mode = EVT_MODE_OBSERVE;
+		engine_amps_words(s, &e);
 		evt_set_detail(&e, "%s", detail);
 		pthread_mutex_lock(&eng->lock);
 		eng->stats.observed[pol]++;
@@ -136,7 +160,9 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 	s->decided_policy = engine_policy_name(pol);
 	/* What the client is sent: a CONNACK code (its 3.1.1 form below v5), a v5
 	 * DISCONNECT code, or nothing (a 3.1.1 client is just closed). */
-	if (flags & ENG_REFUSE_CONNACK)
+	if (s->protocol == PROTO_ID_AMPS)
+		s->decided_wire = -1; /* AMPS has no codes: a failure ack's reason text, or a close */
+	else if (flags & ENG_REFUSE_CONNACK)
 		s->decided_wire = s->level >= MQTT_LEVEL_5 ? v5 : (v3 ? v3 : mqtt_reason_to_v3_connack(v5));
 	else if ((flags & ENG_DISCONNECT) && s->level >= MQTT_LEVEL_5)
 		s->decided_wire = v5;
@@ -153,6 +179,8 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 	act->reason = why;
 	act->policy = s->decided_policy;
 	snprintf(act->text, sizeof act->text, "wirewarden: %.*s", (int)(sizeof act->text - 13), detail);
+	/* AMPS refuses a logon with a failure ack in its own words. */
+	act->amps_reason = evt_reason_amps(why) ? evt_reason_amps(why) : evt_reason_name(why);
 }
 
 /* ---- connection limits (policy: limits) ---------------------------------- */
@@ -195,11 +223,24 @@ void engine_ip_release_locked(struct engine *eng, const char *ip)
 	}
 }
 
+void engine_session_set_protocol(struct session *s, enum proto_id proto)
+{
+	s->protocol = proto;
+}
+
 void engine_session_open(struct engine *eng, struct session *s, uint64_t conn_id, const char *client,
 			 const char *client_ip, const char *broker, int64_t now_us, struct eng_action *act)
 {
+	engine_session_open_proto(eng, s, PROTO_ID_MQTT, conn_id, client, client_ip, broker, now_us, act);
+}
+
+void engine_session_open_proto(struct engine *eng, struct session *s, enum proto_id proto, uint64_t conn_id,
+			       const char *client, const char *client_ip, const char *broker, int64_t now_us,
+			       struct eng_action *act)
+{
 	memset(s, 0, sizeof *s);
 	memset(act, 0, sizeof *act);
+	s->protocol = proto;
 	s->conn_id = conn_id;
 	snprintf(s->client, sizeof s->client, "%s", client);
 	snprintf(s->client_ip, sizeof s->client_ip, "%s", client_ip);
@@ -244,36 +285,39 @@ static bool pattern_denied(const struct ww_patterns *p, const uint8_t *s, size_t
 	return !ww_patterns_allow(p, (const char *)s, n);
 }
 
-static void on_connect(struct engine *eng, struct session *s, const struct mqtt_packet *pkt, int64_t now_us,
+static void on_connect(struct engine *eng, struct session *s, const struct proto_facts *f, int64_t now_us,
 		       struct eng_action *act)
 {
-	const struct mqtt_connect *c = &pkt->u.connect;
 	const struct ww_policies *pol = &eng->cfg.pol;
+	bool amps = s->protocol == PROTO_ID_AMPS;
 
-	if (s->connect_seen) { /* [MQTT-3.1.0-2] */
+	if (s->connect_seen) { /* [MQTT-3.1.0-2]; AMPS: "duplicate logon attempt" */
 		engine_decide(eng, s, POL_PROTOCOL, pol->protocol.mode, EVT_R_PROTOCOL_ERROR_SECOND_CONNECT, 0x82, 0,
-			      ENG_HOLD | ENG_DISCONNECT, now_us, act, "second CONNECT on one connection");
+			      ENG_HOLD | ENG_DISCONNECT, now_us, act, amps ? "second logon on one connection"
+									 : "second CONNECT on one connection");
 		s->last_violation_reason = EVT_R_PROTOCOL_ERROR_SECOND_CONNECT;
-		s->last_violation = "second CONNECT";
+		s->last_violation = amps ? "second logon" : "second CONNECT";
 		s->violation_frame = s->frame;
 		return;
 	}
 	s->connect_seen = true;
 	s->connect_us = now_us;
 	s->connect_frame = s->frame;
-	s->level = c->level;
-	s->keepalive_s = c->keep_alive_s;
-	s->will = c->will;
-	s->credentials = c->has_username || c->has_password;
-	s->id_true_len = (uint32_t)c->client_id.left;
-	s->id_len = (uint16_t)(c->client_id.left < SESSION_ID_MAX ? c->client_id.left : SESSION_ID_MAX);
-	memcpy(s->id, c->client_id.p, s->id_len);
-	s->user_len = (uint16_t)(c->username.left < sizeof s->user ? c->username.left : sizeof s->user);
+	s->level = f->level;
+	/* AMPS starts heartbeating with a command of its own, after the logon. */
+	s->keepalive_s = (uint16_t)(f->heartbeat_s < 65535 ? f->heartbeat_s : 65535);
+	s->will = f->will;
+	s->credentials = f->has_credentials;
+	s->id_true_len = (uint32_t)f->identity.left;
+	s->id_len = (uint16_t)(f->identity.left < SESSION_ID_MAX ? f->identity.left : SESSION_ID_MAX);
+	if (s->id_len)
+		memcpy(s->id, f->identity.p, s->id_len);
+	s->user_len = (uint16_t)(f->user.left < sizeof s->user ? f->user.left : sizeof s->user);
 	if (s->user_len)
-		memcpy(s->user, c->username.p, s->user_len);
-	if (mqtt_props_has(&c->props, MQTT_P_RECEIVE_MAXIMUM))
-		s->recv_max_client = c->props.receive_maximum;
-	s->max_packet_client = c->props.max_packet_size;
+		memcpy(s->user, f->user.p, s->user_len);
+	if (f->receive_max)
+		s->recv_max_client = (uint16_t)(f->receive_max < 65535 ? f->receive_max : 65535);
+	s->max_packet_client = f->max_packet;
 
 	struct evt e = engine_evt(s, EVT_CONNECT, now_us);
 	engine_emit(eng, &e);
@@ -286,13 +330,20 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 	}
 	if (pattern_denied(&pol->access.client_id, s->id, s->id_len)) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x85, 2,
-			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "client id not allowed");
+			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, amps ? "client name not allowed" : "client id not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
 			return;
 	}
-	if (c->has_username && pattern_denied(&pol->access.username, c->username.p, c->username.left)) {
+	if (f->has_user && pattern_denied(&pol->access.username, f->user.p, f->user.left)) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
 			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "user name not allowed");
+		if (act->flags & ENG_REFUSE_CONNACK)
+			return;
+	}
+	/* A client without a certificate has the empty identity. */
+	if (pattern_denied(&pol->access.identity, (const uint8_t *)s->identity, strlen(s->identity))) {
+		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
+			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "certificate identity not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
 			return;
 	}
@@ -336,8 +387,7 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 		}
 		/* The storm is dealt with: counting starts afresh, so after the
 		 * cooldown the twins get storm_count more take-overs, not one. */
-		ide->n_hist = 0;
-		ide->hist_head = 0;
+		idt_forget_takeovers(ide);
 		if (pol->takeover.mode == WW_MODE_ENFORCE && !eng->cfg.passive) {
 			ide->cooldown_until_us = now_us + (int64_t)pol->takeover.cooldown_ms * 1000;
 			snprintf(ide->cooldown_ip, sizeof ide->cooldown_ip, "%s", s->client_ip);
@@ -378,38 +428,60 @@ static void on_connect(struct engine *eng, struct session *s, const struct mqtt_
 
 /* ---- CONNACK: the broker's answer ------------------------------------------ */
 
-static void on_connack(struct engine *eng, struct session *s, const struct mqtt_packet *pkt, int64_t now_us)
+static void on_connack(struct engine *eng, struct session *s, const struct proto_facts *f, int64_t now_us)
 {
-	const struct mqtt_connack *ca = &pkt->u.connack;
+	bool amps = s->protocol == PROTO_ID_AMPS;
 	s->connack_seen = true;
-	s->connack_code = ca->code;
+	s->connack_code = f->reason;
 	s->connack_frame = s->frame;
-	if (ca->code != 0) {
+	if (f->refused) {
 		s->refused = true;
 		s->phase = EVT_PHASE_CLOSING;
 		enum evt_confidence conf;
 		struct evt e = engine_evt(s, EVT_CONNECT_REFUSED, now_us);
-		e.reason = engine_connack_reason(s, ca->code, ca->v3_form, &conf);
-		e.wire_reason = ca->code;
+		if (amps) {
+			size_t n = f->text.left < sizeof s->refusal - 1 ? f->text.left : sizeof s->refusal - 1;
+			if (n)
+				memcpy(s->refusal, f->text.p, n);
+			s->refusal[n] = 0;
+			e.reason = engine_amps_refusal_reason(s->refusal, &conf);
+			evt_set_detail(&e, "logon failure ack: %s", s->refusal[0] ? s->refusal : "(no reason)");
+			engine_amps_words(s, &e);
+		} else {
+			e.reason = engine_connack_reason(s, f->reason, f->v3_form, &conf);
+			e.wire_reason = f->reason;
+		}
 		e.closed_by = EVT_BY_BROKER;
 		engine_emit(eng, &e);
 		return;
 	}
 	s->phase = EVT_PHASE_CONNECTED;
 	s->connected_us = now_us;
-	if (mqtt_props_has(&ca->props, MQTT_P_RECEIVE_MAXIMUM))
-		s->recv_max_broker = ca->props.receive_maximum;
-	if (mqtt_props_has(&ca->props, MQTT_P_SERVER_KEEP_ALIVE))
-		s->keepalive_s = ca->props.server_keep_alive;
-	s->max_packet_broker = ca->props.max_packet_size;
-	if (s->id_len == 0 && ca->props.assigned_client_id.left) {
-		s->id_len = (uint16_t)(ca->props.assigned_client_id.left < SESSION_ID_MAX ? ca->props.assigned_client_id.left
-											  : SESSION_ID_MAX);
-		memcpy(s->id, ca->props.assigned_client_id.p, s->id_len);
+	if (f->receive_max)
+		s->recv_max_broker = (uint16_t)(f->receive_max < 65535 ? f->receive_max : 65535);
+	if (f->heartbeat_s)
+		s->keepalive_s = (uint16_t)(f->heartbeat_s < 65535 ? f->heartbeat_s : 65535);
+	s->max_packet_broker = f->max_packet;
+	if (s->id_len == 0 && f->identity.left) {
+		s->id_len = (uint16_t)(f->identity.left < SESSION_ID_MAX ? f->identity.left : SESSION_ID_MAX);
+		memcpy(s->id, f->identity.p, s->id_len);
 	}
 	struct evt e = engine_evt(s, EVT_CONNACK, now_us);
-	e.wire_reason = 0;
+	if (!amps)
+		e.wire_reason = 0;
 	engine_emit(eng, &e);
+}
+
+/* AMPS: the client starts (or changes) heartbeating; the server closes after
+ * about 2 x that interval of silence. A client heartbeating without our having
+ * seen the logon ack (no ack asked for) is logged on. */
+static void on_heartbeat_start(struct session *s, const struct proto_facts *f, int64_t now_us)
+{
+	s->keepalive_s = (uint16_t)(f->heartbeat_s < 65535 ? f->heartbeat_s : 65535);
+	if (s->phase == EVT_PHASE_CONNECTING && s->connect_seen && !s->refused) {
+		s->phase = EVT_PHASE_CONNECTED;
+		s->connected_us = now_us;
+	}
 }
 
 /* ---- PUBLISH flow: receive maximum and rates ------------------------------ */
@@ -433,12 +505,11 @@ static void refill(struct session *s, const struct ww_policies *pol, int64_t now
 	}
 }
 
-static void on_client_publish(struct engine *eng, struct session *s, const struct mqtt_packet *pkt, uint32_t wire_len,
+static void on_client_publish(struct engine *eng, struct session *s, const struct proto_facts *f, uint32_t wire_len,
 			      int64_t now_us, struct eng_action *act)
 {
 	const struct ww_policies *pol = &eng->cfg.pol;
-	const struct mqtt_publish *pb = &pkt->u.publish;
-	if (pb->qos > 0 && !pb->dup) {
+	if (f->qos > 0 && !f->dup) {
 		s->inflight_c2s++;
 		/* Receive Maximum is an MQTT 5 promise [MQTT-3.3.4-9]. */
 		if (s->level >= MQTT_LEVEL_5 && s->inflight_c2s > s->recv_max_broker) {
@@ -479,31 +550,46 @@ static void ack_one(uint32_t *inflight)
 void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir, const struct mqtt_packet *pkt,
 		      uint32_t wire_len, int64_t now_us, struct eng_action *act)
 {
-	memset(act, 0, sizeof *act);
 	struct proto_facts f;
 	mqtt_packet_facts(pkt, &f);
+	engine_on_facts(eng, s, dir, &f, wire_len, now_us, act);
+}
+
+void engine_on_facts(struct engine *eng, struct session *s, enum proto_dir dir, const struct proto_facts *f,
+		     uint32_t wire_len, int64_t now_us, struct eng_action *act)
+{
+	memset(act, 0, sizeof *act);
+	bool amps = s->protocol == PROTO_ID_AMPS;
 	if (dir == PROTO_C2S) {
 		s->last_client_us = now_us;
 		s->bytes_c2s += wire_len;
 		s->packets_c2s++;
 		s->last_client_frame = s->frame;
-		if (!s->connect_seen && pkt->type != MQTT_T_CONNECT && !s->midstream) {
+		/* An AMPS no-op (length 0) is traffic, not a command. */
+		if (f->kind == FACT_NOOP)
+			return;
+		if (!s->connect_seen && f->kind != FACT_LOGON && !s->midstream) {
 			s->last_violation_reason = EVT_R_FIRST_PACKET_NOT_CONNECT;
-			s->last_violation = "first packet not CONNECT";
+			s->last_violation = amps ? "first command not logon" : "first packet not CONNECT";
 			s->violation_frame = s->frame;
 			engine_decide(eng, s, POL_PROTOCOL, eng->cfg.pol.protocol.mode, EVT_R_FIRST_PACKET_NOT_CONNECT, 0x82, 0,
-				      ENG_HOLD | ENG_CLOSE, now_us, act, "first packet is %s, not CONNECT",
-				      mqtt_type_name(pkt->type));
+				      ENG_HOLD | ENG_CLOSE, now_us, act, amps ? "first command is %s, not logon"
+									     : "first packet is %s, not CONNECT",
+				      f->type_name ? f->type_name : "?");
 			return;
 		}
-		switch (f.kind) {
-		case FACT_LOGON: on_connect(eng, s, pkt, now_us, act); break;
-		case FACT_PUBLISH: on_client_publish(eng, s, pkt, wire_len, now_us, act); break;
+		switch (f->kind) {
+		case FACT_LOGON: on_connect(eng, s, f, now_us, act); break;
+		case FACT_PUBLISH: on_client_publish(eng, s, f, wire_len, now_us, act); break;
 		case FACT_PUB_ACK: ack_one(&s->inflight_s2c); break;
+		case FACT_HEARTBEAT:
+			if (f->heartbeat_s)
+				on_heartbeat_start(s, f, now_us);
+			break;
 		case FACT_DISCONNECT:
 			s->disconnect_frame = s->frame;
 			s->client_disconnect_seen = true;
-			s->client_disconnect_code = f.reason;
+			s->client_disconnect_code = f->reason;
 			s->phase = EVT_PHASE_CLOSING;
 			break;
 		default: break;
@@ -513,17 +599,17 @@ void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir,
 	s->last_broker_us = now_us;
 	s->bytes_s2c += wire_len;
 	s->packets_s2c++;
-	switch (f.kind) {
-	case FACT_LOGON_ACK: on_connack(eng, s, pkt, now_us); break;
+	switch (f->kind) {
+	case FACT_LOGON_ACK: on_connack(eng, s, f, now_us); break;
 	case FACT_PUBLISH:
-		if (f.qos > 0 && !pkt->u.publish.dup)
+		if (f->qos > 0 && !f->dup)
 			s->inflight_s2c++;
 		break;
 	case FACT_PUB_ACK: ack_one(&s->inflight_c2s); break;
 	case FACT_DISCONNECT:
 		s->disconnect_frame = s->frame;
 		s->broker_disconnect_seen = true;
-		s->broker_disconnect_code = f.reason;
+		s->broker_disconnect_code = f->reason;
 		s->phase = EVT_PHASE_CLOSING;
 		break;
 	default: break;
@@ -535,19 +621,27 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 {
 	memset(act, 0, sizeof *act);
 	const struct ww_policies *pol = &eng->cfg.pol;
+	bool amps = s->protocol == PROTO_ID_AMPS;
 	bool too_large = d->cls == PROTO_E_TOO_LARGE;
+	bool not_proto = d->cls == PROTO_E_NOT_PROTO;
 	struct evt e = engine_evt(s, too_large ? EVT_PACKET_TOO_LARGE
-					  : d->cls == PROTO_E_MALFORMED ? EVT_MALFORMED_PACKET : EVT_PROTOCOL_VIOLATION, now_us);
-	e.wire_reason = d->reason;
+				  : not_proto ? EVT_UNRECOGNIZED_PROTOCOL
+				  : d->cls == PROTO_E_MALFORMED ? EVT_MALFORMED_PACKET : EVT_PROTOCOL_VIOLATION, now_us);
+	if (!amps)
+		e.wire_reason = d->reason;
 	if (too_large)
 		e.count = (int64_t)frame_len;
-	evt_set_detail(&e, "%s %s: %s%s%s at offset %u", dir == PROTO_C2S ? "client" : "broker", mqtt_type_name(type),
-		       d->name, d->field ? " in " : "", d->field ? d->field : "", d->offset);
+	/* An AMPS unknown command is named: the operator greps for it. */
+	int vlen = d->value.p && d->value.left ? (int)(d->value.left < 64 ? d->value.left : 64) : 0;
+	evt_set_detail(&e, "%s %s: %s%s%s at offset %u%s%.*s%s", dir == PROTO_C2S ? "client" : "broker",
+		       amps ? "frame" : mqtt_type_name(type), d->name, d->field ? " in " : "", d->field ? d->field : "",
+		       d->offset, vlen ? " (\"" : "", vlen, vlen ? (const char *)d->value.p : "", vlen ? "\")" : "");
 	engine_emit(eng, &e);
 	if (dir != PROTO_C2S)
 		return; /* the broker's bytes are the broker's business: we report them */
 	s->last_client_us = now_us;
 	enum evt_reason why = too_large ? EVT_R_PACKET_TOO_LARGE
+			      : amps && d->code == AMPS_E_UNKNOWN_COMMAND ? EVT_R_UNKNOWN_COMMAND
 			      : d->cls == PROTO_E_MALFORMED ? EVT_R_MALFORMED_PACKET
 			      : d->cls == PROTO_E_VERSION ? EVT_R_UNSUPPORTED_PROTOCOL_VERSION
 							   : EVT_R_PROTOCOL_ERROR;
@@ -559,9 +653,11 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 	uint8_t v3 = d->cls == PROTO_E_VERSION ? 1 : d->reason == 0x85 ? 2 : 0;
 	if (how == ENG_REFUSE_CONNACK && d->cls != PROTO_E_VERSION && d->reason != 0x85)
 		how = ENG_CLOSE; /* 3.1.1 has no CONNACK code for a malformed CONNECT: close */
+	if (amps)
+		how = ENG_CLOSE; /* AMPS closes on an unknown or malformed command, without a word */
 	engine_decide(eng, s, too_large ? POL_LIMITS : POL_PROTOCOL, too_large ? pol->limits.mode : pol->protocol.mode, why,
-		      d->reason, v3, ENG_HOLD | how, now_us, act, "%s%s%s", d->name, d->field ? " in " : "",
-		      d->field ? d->field : "");
+		      d->reason, v3, ENG_HOLD | how, now_us, act, "%s%s%s%s%.*s%s", d->name, d->field ? " in " : "",
+		      d->field ? d->field : "", vlen ? " \"" : "", vlen, vlen ? (const char *)d->value.p : "", vlen ? "\"" : "");
 }
 
 /* ---- slow client ------------------------------------------------------------ */
@@ -628,15 +724,17 @@ void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct e
 		return;
 	int64_t ct = (int64_t)pol->limits.connect_timeout_ms * 1000;
 	if (!s->connect_seen && ct > 0 && now_us - s->opened_us >= ct) {
+		bool amps = s->protocol == PROTO_ID_AMPS;
 		/* Always enforced (a proxy cannot hold sockets open for nothing),
 		 * but still counted under limits. */
 		engine_decide(eng, s, POL_LIMITS, eng->cfg.passive ? WW_MODE_OBSERVE : WW_MODE_ENFORCE,
-			      EVT_R_CONNECT_TIMEOUT, 0x8D, 0, ENG_CLOSE, now_us, act, "no CONNECT within %.1f s",
-			      (double)ct / US);
+			      EVT_R_CONNECT_TIMEOUT, 0x8D, 0, ENG_CLOSE, now_us, act, "no %s within %.1f s",
+			      amps ? "logon" : "CONNECT", (double)ct / US);
 		return;
 	}
-	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && pol->heartbeat.factor > 1.0) {
-		double limit = pol->heartbeat.factor * s->keepalive_s * US;
+	double factor = engine_silence_factor(eng, s);
+	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && factor > 1.0) {
+		double limit = factor * s->keepalive_s * US;
 		double silent = (double)(now_us - s->last_client_us);
 		if (silent > limit) {
 			struct evt e = engine_evt(s, EVT_HEARTBEAT_MISSED, now_us);
@@ -645,8 +743,8 @@ void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct e
 			if (!(s->observed_mask & (1u << POL_HEARTBEAT)))
 				engine_emit(eng, &e);
 			engine_decide(eng, s, POL_HEARTBEAT, pol->heartbeat.mode, EVT_R_KEEPALIVE_TIMEOUT, 0x8D, 0,
-				      ENG_DISCONNECT, now_us, act, "keep-alive %u s, client silent %.1f s", s->keepalive_s,
-				      silent / US);
+				      ENG_DISCONNECT, now_us, act, "%s %u s, client silent %.1f s",
+				      s->protocol == PROTO_ID_AMPS ? "heartbeat" : "keep-alive", s->keepalive_s, silent / US);
 		}
 	}
 	if (s->over_cut_since_us || s->slow_paused)
@@ -669,6 +767,7 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
 	act->flags = s->connect_seen ? ENG_DISCONNECT : ENG_CLOSE;
 	act->v5_code = code > 0 ? (uint8_t)code : 0x98;
 	act->reason = why;
+	act->amps_reason = evt_reason_amps(why) ? evt_reason_amps(why) : evt_reason_name(why);
 	snprintf(act->text, sizeof act->text, "wirewarden: %s", detail ? detail : evt_reason_name(why));
 	(void)now_us;
 	(void)eng;

@@ -17,6 +17,7 @@
 
 #include "common/config.h"
 #include "policy/evt.h"
+#include "proto/amps.h"
 #include "proto/mqtt.h"
 
 struct evt_sinks;
@@ -26,8 +27,10 @@ struct id_entry;
 /* What the shell should do after a call. Flags combine. */
 enum eng_act {
 	ENG_HOLD = 1 << 0,            /* do not forward the frame just fed */
-	ENG_REFUSE_CONNACK = 1 << 1,  /* answer the client with a refusing CONNACK, then close */
-	ENG_DISCONNECT = 1 << 2,      /* send the client a v5 DISCONNECT (if level 5), then close */
+	ENG_REFUSE_CONNACK = 1 << 1,  /* refuse the logon: MQTT a refusing CONNACK, AMPS a failure ack
+				       * with <amps_reason>; then close */
+	ENG_DISCONNECT = 1 << 2,      /* send the client a v5 DISCONNECT (if level 5), then close; AMPS
+				       * has no such message: close both sides */
 	ENG_CLOSE = 1 << 3,           /* close the client connection and its upstream */
 	ENG_PAUSE_UPSTREAM = 1 << 4,  /* stop reading from the broker for this client */
 	ENG_RESUME_UPSTREAM = 1 << 5, /* read from the broker again */
@@ -42,6 +45,7 @@ struct eng_action {
 	enum evt_reason reason;
 	const char *policy;
 	char text[128];           /* Reason String for a v5 client */
+	const char *amps_reason;  /* AMPS: the failure ack's reason ("name in use"), static */
 };
 
 /* How a connection ended, as the shell saw it. */
@@ -59,7 +63,7 @@ enum eng_close {
 struct engine_config {
 	struct ww_policies pol;
 	bool passive;            /* sniff: never act, infer reasons for closes */
-	const char *protocol;    /* "mqtt" */
+	const char *protocol;    /* "mqtt" (unused: each session says its own) */
 	uint32_t max_ids;        /* cap on the client-id table (0 = 1,000,000) */
 };
 
@@ -77,6 +81,7 @@ struct engine_stats {
 /* Per-connection session watch. Owned by the shell's connection object. */
 struct session {
 	uint64_t conn_id;
+	enum proto_id protocol;            /* what the connection speaks */
 	char client[64], broker[64];       /* "ip:port" */
 	char client_ip[48];
 	enum evt_phase phase;
@@ -84,7 +89,9 @@ struct session {
 	bool connect_seen, connack_seen, refused, will, credentials;
 	bool client_disconnect_seen, broker_disconnect_seen, ended;
 	uint8_t client_disconnect_code, broker_disconnect_code, connack_code;
-	uint16_t keepalive_s;                /* effective: the client's, or the Server Keep Alive */
+	uint16_t keepalive_s;                /* effective: the client's, or the Server Keep Alive; AMPS: the
+					      * heartbeat interval the client started (0 before) */
+	char refusal[64];                    /* AMPS: the reason text of the failure ack that refused the logon */
 	uint16_t recv_max_broker, recv_max_client;   /* 65535 when not announced */
 	uint32_t max_packet_broker, max_packet_client; /* 0 = not announced */
 	uint32_t inflight_c2s, inflight_s2c; /* QoS 1/2 PUBLISH not yet acknowledged */
@@ -123,6 +130,9 @@ struct session {
 	/* sniff: payload bytes the capture lost per direction, and the frame at
 	 * which the first loss showed; set by the shell. */
 	uint64_t lost_c2s, lost_s2c, lost_frame;
+	/* proxy: the subject (CN, else first SAN) of the client's verified TLS
+	 * certificate, set by the shell before the first packet; "" = none */
+	char identity[128];
 	struct id_entry *ide;                /* client-id table entry (engine lock) */
 	uint32_t id_generation;              /* entry generation when this session connected */
 };
@@ -140,13 +150,28 @@ void engine_stats(struct engine *eng, struct engine_stats *out);
  * connection_opened; <act> may say ENG_CLOSE (connection limits). */
 void engine_session_open(struct engine *eng, struct session *s, uint64_t conn_id, const char *client,
 			 const char *client_ip, const char *broker, int64_t now_us, struct eng_action *act);
+/* The same for a connection speaking <proto>. */
+void engine_session_open_proto(struct engine *eng, struct session *s, enum proto_id proto, uint64_t conn_id,
+			       const char *client, const char *client_ip, const char *broker, int64_t now_us,
+			       struct eng_action *act);
+/* A listener in auto mode learnt the protocol from the first bytes (before
+ * any frame was fed). */
+void engine_session_set_protocol(struct session *s, enum proto_id proto);
 
-/* One decoded packet flowing <dir> (<wire_len> bytes on the wire). */
+/* One decoded frame flowing <dir> (<wire_len> bytes on the wire), as the
+ * protocol-neutral facts its codec gives (mqtt_packet_facts(),
+ * amps_header_facts()): what every policy reads. */
+void engine_on_facts(struct engine *eng, struct session *s, enum proto_dir dir, const struct proto_facts *f,
+		     uint32_t wire_len, int64_t now_us, struct eng_action *act);
+
+/* An MQTT packet: engine_on_facts() with mqtt_packet_facts(<pkt>). */
 void engine_on_packet(struct engine *eng, struct session *s, enum proto_dir dir, const struct mqtt_packet *pkt,
 		      uint32_t wire_len, int64_t now_us, struct eng_action *act);
 
 /* A frame that failed to decode, or a header that failed to frame (<frame_len>
- * 0 if unknown): malformed, too large, protocol error. */
+ * 0 if unknown): malformed, too large, protocol error; for AMPS also an
+ * unknown command and bytes that are not AMPS at all. <type> is the MQTT
+ * packet type (ignored for AMPS). */
 void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir dir, const struct proto_diag *d,
 			 uint8_t type, uint64_t frame_len, int64_t now_us, struct eng_action *act);
 
@@ -167,6 +192,13 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
  * the engine settles on, and forgets the session. Safe to call once only;
  * a second call does nothing. */
 void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us);
+
+/* An event about <s> with its connection fields filled, and handing one to
+ * the sinks (under the engine lock): for shells that emit operational events
+ * of their own (TLS, admin). */
+struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);
+void engine_emit(struct engine *eng, const struct evt *e);
+const char *engine_policy_name(enum eng_policy p); /* "heartbeat", ...; static */
 
 /* Capped copy of the session's client id as a C string (for tables, logs). */
 size_t session_client_id(const struct session *s, char *buf, size_t cap);

@@ -34,4 +34,14 @@ void engine_ip_release_locked(struct engine *eng, const char *ip);
 /* The reason a CONNACK refusal code means for this session (engine_verdict.c). */
 enum evt_reason engine_connack_reason(const struct session *s, uint8_t code, bool v3_form, enum evt_confidence *conf);
 
+/* AMPS: fills e->amps_reason from e->reason for an AMPS session. */
+void engine_amps_words(const struct session *s, struct evt *e);
+/* The reason a logon failure ack's text means ("auth failure" -> auth_failed,
+ * "not entitled" -> not_authorized, "name in use" -> name_in_use). */
+enum evt_reason engine_amps_refusal_reason(const char *text, enum evt_confidence *conf);
+/* The silence after which the server closes, in keep-alive/heartbeat
+ * intervals: the heartbeat policy's factor (MQTT) or amps_factor (AMPS). */
+double engine_silence_factor(const struct engine *eng, const struct session *s);
+double engine_amps_factor(const struct engine *eng);
+
 #endif

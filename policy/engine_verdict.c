@@ -37,6 +37,22 @@ enum evt_reason engine_connack_reason(const struct session *s, uint8_t code, boo
 	return r != EVT_R_NONE ? r : EVT_R_UNKNOWN;
 }
 
+/* A logon failure ack's reason text (amps.md "Logon, heartbeat, acks"). Some
+ * clients spell auth failure "authentication failure": the "auth" prefix
+ * decides. Anything else the server refused for is not guessed at. */
+enum evt_reason engine_amps_refusal_reason(const char *text, enum evt_confidence *conf)
+{
+	*conf = EVT_CONF_STATED;
+	if (!strncmp(text, "auth", 4))
+		return EVT_R_AUTH_FAILED;
+	if (!strcmp(text, "not entitled"))
+		return EVT_R_NOT_AUTHORIZED;
+	if (!strcmp(text, "name in use"))
+		return EVT_R_NAME_IN_USE;
+	*conf = EVT_CONF_UNKNOWN;
+	return EVT_R_UNKNOWN;
+}
+
 /* The broker closed without a DISCONNECT: what the session watch suggests. */
 static enum evt_reason infer_broker_close(struct engine *eng, const struct session *s, int64_t now_us,
 					  enum evt_confidence *conf, struct evt *e)
@@ -51,8 +67,14 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 		uint64_t at_frame = s->ide->last_connect_frame;
 		pthread_mutex_unlock(&eng->lock);
 		if (taken) {
-			evt_add_evidence(e, at_frame, "a newer connection from %s sent CONNECT with this client id %.3f s before",
-					 by, (double)(now_us - at) / US);
+			if (s->protocol == PROTO_ID_AMPS)
+				evt_add_evidence(e, at_frame,
+						 "closed by server after a logon from another connection with the same client "
+						 "name (%s, %.3f s before)", by, (double)(now_us - at) / US);
+			else
+				evt_add_evidence(e, at_frame,
+						 "a newer connection from %s sent CONNECT with this client id %.3f s before", by,
+						 (double)(now_us - at) / US);
 			return EVT_R_SESSION_TAKEN_OVER;
 		}
 	}
@@ -61,7 +83,22 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 				 s->last_violation);
 		return s->last_violation_reason;
 	}
-	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0) {
+	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && s->protocol == PROTO_ID_AMPS) {
+		double silent = (double)(now_us - s->last_client_us) / US;
+		double factor = engine_amps_factor(eng);
+		/* AMPS closes after about 2 x the heartbeat interval of silence;
+		 * its timer runs at a granularity we allow for below that. */
+		if (silent >= factor * s->keepalive_s - 0.5) {
+			evt_add_evidence(e, s->last_client_frame,
+					 "server closed after %g x heartbeat of client silence (heartbeat %u s, silent %.1f s)",
+					 factor, s->keepalive_s, silent);
+			if (s->client_window_zero)
+				evt_add_evidence(e, s->client_window_zero_frame, "the client's receive window had been closed for %.1f s",
+						 (double)(now_us - s->client_window_zero_us) / US);
+			return EVT_R_KEEPALIVE_TIMEOUT;
+		}
+	}
+	if (s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 && s->protocol != PROTO_ID_AMPS) {
 		double silent = (double)(now_us - s->last_client_us) / US;
 		/* [MQTT-3.1.2-24]: the server closes after 1.5 x keep-alive of silence;
 		 * allow for the server's timer granularity below that. */
@@ -100,10 +137,12 @@ static enum evt_reason infer_broker_close(struct engine *eng, const struct sessi
 
 /* sniff: a client that stopped reading (zero receive window) and fell
  * silent past 1.5 x its keep-alive before it closed. */
-static bool stuck_past_keepalive(const struct session *s, int64_t now_us)
+static bool stuck_past_keepalive(const struct engine *eng, const struct session *s, int64_t now_us)
 {
+	double limit = s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) * s->keepalive_s - 0.5
+						    : 1.5 * s->keepalive_s - 0.25;
 	return s->client_window_zero && s->phase == EVT_PHASE_CONNECTED && s->keepalive_s > 0 &&
-	       (double)(now_us - s->last_client_us) / US >= 1.5 * s->keepalive_s - 0.25;
+	       (double)(now_us - s->last_client_us) / US >= limit;
 }
 
 void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us)
@@ -145,6 +184,11 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 				 mqtt_reason_name(s->broker_disconnect_code, MQTT_T_DISCONNECT) ? mqtt_reason_name(
 					 s->broker_disconnect_code, MQTT_T_DISCONNECT) : "?",
 				 s->broker_disconnect_code);
+	} else if (s->refused && s->protocol == PROTO_ID_AMPS) {
+		by = EVT_BY_BROKER;
+		why = engine_amps_refusal_reason(s->refusal, &conf);
+		evt_add_evidence(&e, s->connack_frame, "logon refused by the server with a failure ack: \"%s\"%s",
+				 s->refusal[0] ? s->refusal : "(no reason)", s->credentials ? " (credentials were given)" : "");
 	} else if (s->refused) {
 		by = EVT_BY_BROKER;
 		e.wire_reason = s->connack_code;
@@ -163,7 +207,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 	} else if (how == ENG_CLOSE_SHUTDOWN || how == ENG_CLOSE_PROXY) {
 		why = EVT_R_SERVER_SHUTDOWN;
 		by = EVT_BY_PROXY;
-	} else if (client_closed && stuck_past_keepalive(s, now_us)) {
+	} else if (client_closed && stuck_past_keepalive(eng, s, now_us)) {
 		/* The broker's close was due [MQTT-3.1.2-24] but no FIN passes a
 		 * zero window: what the wire shows last is the client giving up
 		 * (mosquitto logs "exceeded timeout" for such a client). */
@@ -179,11 +223,20 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 	} else if (client_closed) {
 		why = EVT_R_CLIENT_VANISHED;
 		by = EVT_BY_CLIENT;
-		evt_add_evidence(&e, s->frame, "client %s without DISCONNECT", how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
+		if (s->protocol == PROTO_ID_AMPS) /* AMPS has no goodbye command: closing is how a client leaves */
+			evt_add_evidence(&e, s->frame, "client %s the connection",
+					 how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
+		else
+			evt_add_evidence(&e, s->frame, "client %s without DISCONNECT",
+					 how == ENG_CLOSE_CLIENT_RST ? "reset" : "closed");
 	} else if (broker_closed) {
 		by = EVT_BY_BROKER;
-		evt_add_evidence(&e, s->frame, "broker %s first, without DISCONNECT",
-				 how == ENG_CLOSE_BROKER_RST ? "reset the connection" : "closed (FIN)");
+		if (s->protocol == PROTO_ID_AMPS)
+			evt_add_evidence(&e, s->frame, "server %s first",
+					 how == ENG_CLOSE_BROKER_RST ? "reset the connection" : "closed (FIN)");
+		else
+			evt_add_evidence(&e, s->frame, "broker %s first, without DISCONNECT",
+					 how == ENG_CLOSE_BROKER_RST ? "reset the connection" : "closed (FIN)");
 		why = infer_broker_close(eng, s, now_us, &conf, &e);
 	}
 	/* sniff: the capture lost bytes of this connection. A reason the wire
@@ -198,6 +251,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 			conf = EVT_CONF_GUESS;
 	}
 	e.reason = why;
+	engine_amps_words(s, &e);
 	e.closed_by = by;
 	e.confidence = conf;
 	e.duration_us = now_us - s->opened_us;

@@ -41,8 +41,8 @@ static const char *const confidence_names[] = { NULL, "stated", "inferred", "gue
 static const char *const field_names[EVT_F__COUNT] = {
 	[EVT_F_TS] = "ts", [EVT_F_TS_US] = "ts_us", [EVT_F_ID] = "id", [EVT_F_NAME] = "name",
 	[EVT_F_SEVERITY] = "severity", [EVT_F_CONN] = "conn", [EVT_F_CLIENT_ID] = "client_id",
-	[EVT_F_USERNAME] = "username", [EVT_F_CLIENT] = "client", [EVT_F_BROKER] = "broker",
-	[EVT_F_PROTOCOL] = "protocol", [EVT_F_LEVEL] = "level", [EVT_F_REASON] = "reason",
+	[EVT_F_USERNAME] = "username", [EVT_F_IDENTITY] = "identity", [EVT_F_CLIENT] = "client", [EVT_F_BROKER] = "broker",
+	[EVT_F_PROTOCOL] = "protocol", [EVT_F_LEVEL] = "level", [EVT_F_REASON] = "reason", [EVT_F_AMPS_REASON] = "amps_reason",
 	[EVT_F_WIRE_REASON] = "wire_reason", [EVT_F_CLOSED_BY] = "closed_by", [EVT_F_PHASE] = "phase",
 	[EVT_F_MODE] = "mode", [EVT_F_POLICY] = "policy", [EVT_F_CONFIDENCE] = "confidence",
 	[EVT_F_DETAIL] = "detail", [EVT_F_DURATION_S] = "duration_s", [EVT_F_BYTES_C2S] = "bytes_c2s",
@@ -175,11 +175,13 @@ bool evt_field_is_set(const struct evt *e, enum evt_field f)
 	case EVT_F_CONN: return true;
 	case EVT_F_CLIENT_ID: return e->client_id != NULL;
 	case EVT_F_USERNAME: return e->username != NULL;
+	case EVT_F_IDENTITY: return e->identity != NULL;
 	case EVT_F_CLIENT: return e->client[0] != '\0';
 	case EVT_F_BROKER: return e->broker[0] != '\0';
 	case EVT_F_PROTOCOL: return e->protocol != NULL;
 	case EVT_F_LEVEL: return e->protocol_level != 0;
 	case EVT_F_REASON: return reason_ok(e->reason);
+	case EVT_F_AMPS_REASON: return e->amps_reason != NULL;
 	case EVT_F_WIRE_REASON: return e->wire_reason >= 0;
 	case EVT_F_CLOSED_BY: return evt_party_name(e->closed_by) != NULL;
 	case EVT_F_PHASE: return evt_phase_name(e->phase) != NULL;

@@ -59,12 +59,14 @@ struct evt_evidence {
 struct evt {
 	enum evt_code code;
 	enum evt_reason reason;                /* EVT_R_NONE = omit */
+	const char *amps_reason;               /* AMPS connections: the reason in AMPS's own words; NULL = omit */
 	int64_t ts_us;                         /* microseconds since the epoch (capture time in sniff) */
 	uint64_t conn_id;
 	const uint8_t *client_id;              /* raw bytes from the wire, may be anything: sinks escape; */
 	size_t client_id_len;                  /*   NULL = unknown, non-NULL with length 0 = empty id */
 	const uint8_t *username;               /* raw bytes; NULL = omit */
 	size_t username_len;
+	const char *identity;                  /* TLS client certificate subject; NULL = omit */
 	char client[64], broker[64];           /* "ip:port" or "[v6]:port"; "" = omit */
 	const char *protocol;                  /* "mqtt", "amps"; NULL = omit */
 	uint8_t protocol_level;                /* 3, 4, 5; 0 = omit */
@@ -86,8 +88,8 @@ struct evt {
  * "{field}" placeholders of templates), in output order. */
 enum evt_field {
 	EVT_F_TS, EVT_F_TS_US, EVT_F_ID, EVT_F_NAME, EVT_F_SEVERITY, EVT_F_CONN,
-	EVT_F_CLIENT_ID, EVT_F_USERNAME, EVT_F_CLIENT, EVT_F_BROKER, EVT_F_PROTOCOL, EVT_F_LEVEL,
-	EVT_F_REASON, EVT_F_WIRE_REASON, EVT_F_CLOSED_BY, EVT_F_PHASE, EVT_F_MODE, EVT_F_POLICY,
+	EVT_F_CLIENT_ID, EVT_F_USERNAME, EVT_F_IDENTITY, EVT_F_CLIENT, EVT_F_BROKER, EVT_F_PROTOCOL, EVT_F_LEVEL,
+	EVT_F_REASON, EVT_F_AMPS_REASON, EVT_F_WIRE_REASON, EVT_F_CLOSED_BY, EVT_F_PHASE, EVT_F_MODE, EVT_F_POLICY,
 	EVT_F_CONFIDENCE, EVT_F_DETAIL, EVT_F_DURATION_S, EVT_F_BYTES_C2S, EVT_F_BYTES_S2C,
 	EVT_F_COUNT, EVT_F_EVIDENCE,
 	EVT_F__COUNT

@@ -17,10 +17,17 @@ int idt_init(struct id_table *t, size_t max_entries)
 	return t->slots ? 0 : -1;
 }
 
+static void entry_free(struct id_entry *e)
+{
+	if (e)
+		free(e->hist);
+	free(e);
+}
+
 void idt_fini(struct id_table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
-		free(t->slots[i]);
+		entry_free(t->slots[i]);
 	free(t->slots);
 	t->slots = NULL;
 }
@@ -48,8 +55,8 @@ static int grow(struct id_table *t)
 
 struct id_entry *idt_get(struct id_table *t, const uint8_t *key, size_t len, bool create)
 {
-	if (len > sizeof ((struct id_entry *)0)->key)
-		len = sizeof ((struct id_entry *)0)->key;
+	if (len > IDT_KEY_MAX)
+		len = IDT_KEY_MAX;
 	size_t i = hash_fnv1a(key, len) & (t->cap - 1);
 	for (struct id_entry *e; (e = t->slots[i]) != NULL; i = (i + 1) & (t->cap - 1))
 		if (e->key_len == len && memcmp(e->key, key, len) == 0)
@@ -61,7 +68,7 @@ struct id_entry *idt_get(struct id_table *t, const uint8_t *key, size_t len, boo
 			return NULL;
 		return idt_get(t, key, len, create);
 	}
-	struct id_entry *e = calloc(1, sizeof *e);
+	struct id_entry *e = calloc(1, sizeof *e + len);
 	if (!e)
 		return NULL;
 	e->key_len = (uint16_t)len;
@@ -73,7 +80,7 @@ struct id_entry *idt_get(struct id_table *t, const uint8_t *key, size_t len, boo
 
 static void remove_at(struct id_table *t, size_t i)
 {
-	free(t->slots[i]);
+	entry_free(t->slots[i]);
 	t->slots[i] = NULL;
 	t->used--;
 	/* Backward-shift: move later members of the probe run into the hole. */
@@ -95,7 +102,7 @@ void idt_release(struct id_table *t, struct id_entry *e, int64_t now_us, int64_t
 	if (e->refs > 0)
 		return;
 	/* Keep an idle entry while its take-over history or cooldown matters. */
-	if (e->cooldown_until_us > now_us || (e->n_hist > 0 && e->last_connect_us + keep_us > now_us))
+	if (e->cooldown_until_us > now_us || (e->hist && e->hist->n > 0 && e->last_connect_us + keep_us > now_us))
 		return;
 	size_t i = hash_fnv1a(e->key, e->key_len) & (t->cap - 1);
 	for (; t->slots[i]; i = (i + 1) & (t->cap - 1))
@@ -107,17 +114,21 @@ void idt_release(struct id_table *t, struct id_entry *e, int64_t now_us, int64_t
 
 unsigned idt_takeover(struct id_entry *e, const char *ip, int64_t now_us, int64_t window_us, unsigned *sources)
 {
-	struct id_takeover *h = &e->hist[e->hist_head];
+	*sources = 0;
+	if (!e->hist && !(e->hist = calloc(1, sizeof *e->hist)))
+		return 0; /* out of memory: this take-over goes uncounted */
+	struct id_history *hs = e->hist;
+	struct id_takeover *h = &hs->at[hs->head];
 	h->ts_us = now_us;
 	strncpy(h->ip, ip, sizeof h->ip - 1);
 	h->ip[sizeof h->ip - 1] = 0;
-	e->hist_head = (e->hist_head + 1) % IDT_HISTORY;
-	if (e->n_hist < IDT_HISTORY)
-		e->n_hist++;
+	hs->head = (hs->head + 1) % IDT_HISTORY;
+	if (hs->n < IDT_HISTORY)
+		hs->n++;
 	unsigned count = 0, distinct = 0;
 	const char *seen[IDT_HISTORY];
-	for (unsigned k = 0; k < e->n_hist; k++) {
-		const struct id_takeover *x = &e->hist[k];
+	for (unsigned k = 0; k < hs->n; k++) {
+		const struct id_takeover *x = &hs->at[k];
 		if (now_us - x->ts_us > window_us)
 			continue;
 		count++;
@@ -129,4 +140,10 @@ unsigned idt_takeover(struct id_entry *e, const char *ip, int64_t now_us, int64_
 	}
 	*sources = distinct;
 	return count;
+}
+
+void idt_forget_takeovers(struct id_entry *e)
+{
+	free(e->hist);
+	e->hist = NULL;
 }

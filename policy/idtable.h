@@ -11,15 +11,21 @@
 #include <stdint.h>
 
 #define IDT_HISTORY 16
+#define IDT_KEY_MAX 256       /* bytes of a client id the table tells apart */
 
 struct id_takeover {
 	int64_t ts_us;
 	char ip[48];          /* source address of the connection that took the id */
 };
 
+/* Recent take-overs of one id: allocated at its first take-over, since most
+ * ids are never taken over and an idle proxy holds one entry per client. */
+struct id_history {
+	unsigned n, head;
+	struct id_takeover at[IDT_HISTORY];
+};
+
 struct id_entry {
-	uint16_t key_len;
-	uint8_t key[256];
 	uint32_t refs;        /* sessions pointing here */
 	uint32_t live;        /* sessions that sent CONNECT with this id and are still open */
 	uint32_t generation;  /* bumped by every CONNECT with this id */
@@ -27,12 +33,13 @@ struct id_entry {
 	char last_client[64]; /* "ip:port" of the newest connection */
 	uint64_t last_conn_id;
 	uint64_t last_connect_frame;
-	unsigned n_hist, hist_head;
-	struct id_takeover hist[IDT_HISTORY];
+	struct id_history *hist;
 	int64_t cooldown_until_us;
 	char cooldown_ip[48];
 	int64_t storm_reported_us;
 	bool storm_reported;
+	uint16_t key_len;
+	uint8_t key[];        /* key_len bytes */
 };
 
 struct id_table {
@@ -51,5 +58,7 @@ void idt_release(struct id_table *t, struct id_entry *e, int64_t now_us, int64_t
 /* Records a take-over by <ip> at <now_us>; returns how many take-overs of the
  * entry fall within <window_us>, and in <sources> how many distinct addresses. */
 unsigned idt_takeover(struct id_entry *e, const char *ip, int64_t now_us, int64_t window_us, unsigned *sources);
+/* Forgets the entry's take-overs (a storm was acted on: counting starts anew). */
+void idt_forget_takeovers(struct id_entry *e);
 
 #endif

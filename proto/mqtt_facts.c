@@ -6,10 +6,14 @@
 void mqtt_packet_facts(const struct mqtt_packet *pkt, struct proto_facts *out)
 {
 	memset(out, 0, sizeof *out);
+	out->protocol = PROTO_ID_MQTT;
+	out->type_name = mqtt_type_name(pkt->type);
 	switch (pkt->type) {
 	case MQTT_T_CONNECT: {
 		const struct mqtt_connect *cn = &pkt->u.connect;
 		out->kind = FACT_LOGON;
+		out->level = cn->level;
+		out->has_user = cn->has_username;
 		out->heartbeat_s = cn->keep_alive_s;
 		out->receive_max = mqtt_props_has(&cn->props, MQTT_P_RECEIVE_MAXIMUM) ? cn->props.receive_maximum : 0;
 		out->max_packet = cn->props.max_packet_size;
@@ -25,6 +29,7 @@ void mqtt_packet_facts(const struct mqtt_packet *pkt, struct proto_facts *out)
 		out->has_reason = true;
 		out->reason = ca->code;
 		out->refused = ca->code != 0;
+		out->v3_form = ca->v3_form;
 		out->heartbeat_s = mqtt_props_has(&ca->props, MQTT_P_SERVER_KEEP_ALIVE) ? ca->props.server_keep_alive : 0;
 		out->receive_max = mqtt_props_has(&ca->props, MQTT_P_RECEIVE_MAXIMUM) ? ca->props.receive_maximum : 0;
 		out->max_packet = ca->props.max_packet_size;
@@ -35,6 +40,7 @@ void mqtt_packet_facts(const struct mqtt_packet *pkt, struct proto_facts *out)
 	case MQTT_T_PUBLISH:
 		out->kind = FACT_PUBLISH;
 		out->qos = pkt->u.publish.qos;
+		out->dup = pkt->u.publish.dup;
 		out->packet_id = pkt->u.publish.packet_id;
 		break;
 	case MQTT_T_PUBACK:

@@ -55,6 +55,7 @@ enum proto_err mqtt_fail(struct proto_diag *d, enum mqtt_err e, const char *fiel
 	d->name = mqtt_err_name(e);
 	d->field = field;
 	d->offset = offset;
+	d->value = cursor_make(NULL, 0);
 	return d->cls;
 }
 

@@ -27,6 +27,9 @@ enum proto_err {
 
 const char *proto_err_class_name(enum proto_err e);
 
+/* Which protocol a connection speaks. */
+enum proto_id { PROTO_ID_MQTT = 0, PROTO_ID_AMPS = 1 };
+
 /* Which way a byte stream flows. */
 enum proto_dir { PROTO_C2S = 0, PROTO_S2C = 1 };
 
@@ -41,6 +44,8 @@ struct proto_diag {
 	const char *name;    /* static string */
 	const char *field;   /* static string, may be NULL */
 	uint32_t offset;
+	struct cursor value; /* the offending bytes when a decoder names them (AMPS: an unknown
+			      * command); a view into the frame, empty otherwise */
 };
 
 /* What a framer reports about one frame. */
@@ -69,23 +74,39 @@ enum proto_fact_kind {
 	FACT_HEARTBEAT,    /* keep-alive request or answer */
 	FACT_DISCONNECT,   /* an orderly goodbye, with <reason> */
 	FACT_AUTH,
+	FACT_NOOP,         /* carries nothing (an AMPS frame of length 0) */
 };
 
 struct proto_facts {
 	enum proto_fact_kind kind;
+	enum proto_id protocol;
+	const char *type_name;   /* "CONNECT", "logon": the packet or command, static */
+	uint8_t level;           /* LOGON: MQTT protocol level (3, 4, 5); 0 for AMPS */
+	bool v3_form;            /* LOGON_ACK: an MQTT 3.1/3.1.1 return code */
+	bool dup;                /* PUBLISH: a redelivery (MQTT DUP) */
+	bool has_user;           /* LOGON: a user name field was present (may be empty) */
 	bool refused;            /* LOGON_ACK: the server refused; DISCONNECT: reason is an error */
 	bool has_reason;         /* <reason> was on the wire */
 	uint8_t reason;          /* wire reason/return code */
 	uint8_t qos;
 	uint16_t packet_id;
-	uint32_t heartbeat_s;    /* LOGON: the interval the client asks for; LOGON_ACK: server override (0 = none) */
+	uint32_t heartbeat_s;    /* LOGON: the interval the client asks for; LOGON_ACK: server override (0 = none);
+				  * HEARTBEAT: an interval the client starts here (AMPS "start,N"), 0 = a beat */
 	uint32_t receive_max;    /* LOGON / LOGON_ACK: announced in-flight window (0 = not announced) */
 	uint32_t max_packet;     /* LOGON / LOGON_ACK: announced maximum packet size (0 = not announced) */
 	bool will;               /* LOGON: a Will message is registered; DISCONNECT: the Will is to be sent */
 	struct cursor identity;  /* LOGON: client id; LOGON_ACK: assigned id if any */
 	struct cursor user;      /* LOGON: user name */
 	bool has_credentials;    /* LOGON: user name or password given */
-	struct cursor text;      /* reason string, if any */
+	struct cursor text;      /* reason string, if any (AMPS: the ack's reason) */
+	struct cursor cid;       /* AMPS: command id, for an ack that refuses this command */
 };
+
+/* For a listener that accepts either protocol: which one the first bytes of
+ * a client stream <head> open. PROTO_OK with <id>; PROTO_NEED_MORE; or
+ * PROTO_E_NOT_PROTO with <d> naming what they are instead (TLS, HTTP,
+ * WebSocket, zlib: the AMPS table's names; else
+ * "neither_mqtt_connect_nor_amps_frame"). proto_guess.c */
+enum proto_err proto_guess(struct cursor head, enum proto_id *id, struct proto_diag *d);
 
 #endif

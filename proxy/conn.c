@@ -6,6 +6,7 @@
  * on as a reset. Every connection ends in engine_session_close(), which logs
  * its one disconnect event. */
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,10 +69,21 @@ static void reaper_queue(struct conn *c)
  * buffer until the socket is empty, then relay once. Writing, with its
  * watermarks, stays with the bufferevents. */
 #define READ_CHUNK (64 * 1024)
+#define READ_MIN (4 * 1024)
+/* The space reserved per read follows the traffic: a read that fills it
+ * doubles it up to READ_CHUNK, a wake-up that reads under a quarter of it
+ * halves it. A 64 KiB chain malloc'd and freed for every 14-byte CONNECT or
+ * PINGREQ showed as heap growth and trimming (sysmalloc, madvise) in the
+ * connection-setup profile. */
 #define READ_BUDGET (256 * 1024) /* per wake-up, so one busy side cannot starve the rest */
 
 static void reading(struct conn *c, enum proto_dir d, bool on)
 {
+	if (c->tls_side[d]) { /* a TLS side is read by its bufferevent (tls.c) */
+		(on ? bufferevent_enable : bufferevent_disable)(d == PROTO_C2S ? c->cbev : c->ubev, EV_READ);
+		c->rd_on[d] = on;
+		return;
+	}
 	if (!c->rev[d] || c->rd_on[d] == on)
 		return;
 	c->rd_on[d] = on;
@@ -87,11 +99,13 @@ static int read_socket(struct conn *c, enum proto_dir d, size_t *got)
 	struct bufferevent *bev = d == PROTO_C2S ? c->cbev : c->ubev;
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	struct evbuffer *in = bufferevent_get_input(bev);
+	struct conn_dir *st = &c->dir[d];
 	*got = 0;
 	while (*got < READ_BUDGET && evbuffer_get_length(in) < c->w->px->in_cap) {
 		struct evbuffer_iovec v[2];
 		struct iovec iov[2];
-		int n = evbuffer_reserve_space(in, READ_CHUNK, v, 2);
+		size_t chunk = (size_t)READ_MIN << st->rd_shift;
+		int n = evbuffer_reserve_space(in, (ev_ssize_t)chunk, v, 2);
 		if (n <= 0)
 			return -1;
 		size_t want = 0;
@@ -120,7 +134,11 @@ static int read_socket(struct conn *c, enum proto_dir d, size_t *got)
 		*got += (size_t)r;
 		if ((size_t)r < want)
 			break; /* the socket is empty */
+		if (((size_t)READ_MIN << st->rd_shift) < READ_CHUNK)
+			st->rd_shift++;
 	}
+	if (st->rd_shift && *got < ((size_t)READ_MIN << st->rd_shift) / 4)
+		st->rd_shift--;
 	return 0;
 }
 
@@ -129,6 +147,23 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 
+/* A bufferevent's writing is switched on when the first bytes are queued
+ * in it, not at accept: enabled on an empty output, libevent adds its write
+ * event at once, wakes up on the writable socket, finds nothing to write and
+ * removes it again; two epoll_ctl and a loop pass per side per connection.
+ * Once on, it stays on, and libevent adds and removes the event itself. */
+void conn_queued(struct bufferevent *bev)
+{
+	if (!(bufferevent_get_enabled(bev) & EV_WRITE))
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+static void queue_out(struct bufferevent *bev, const uint8_t *pkt, size_t n)
+{
+	bufferevent_write(bev, pkt, n);
+	conn_queued(bev);
+}
+
 /* Writes what the relay just queued for the other side now, instead of a
  * loop pass later when the bufferevent's write event fires: one hop less of
  * latency, and no write event to add and remove when the socket takes it all.
@@ -136,7 +171,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 static void write_through(struct conn *c, enum proto_dir d)
 {
 	struct bufferevent *dst = d == PROTO_C2S ? c->ubev : c->cbev;
-	if (c->closing || (d == PROTO_C2S && !c->upstream_up))
+	if (c->closing || (d == PROTO_C2S && !c->upstream_up) || c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S])
 		return;
 	struct evbuffer *out = bufferevent_get_output(dst);
 	evutil_socket_t fd = bufferevent_getfd(dst);
@@ -219,6 +254,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	tls_conn_free(c);
 	if (c->linger)
 		event_free(c->linger);
 	for (int d = 0; d < 2; d++)
@@ -294,11 +330,11 @@ static void close_after_flush(struct conn *c, enum eng_close how)
  * drops without DISCONNECT; a v5 broker is told 0x04, Disconnect with Will. */
 static void end_upstream_keeping_will(struct conn *c)
 {
-	if (!c->ubev || !c->upstream_started)
+	if (!c->ubev || !c->upstream_started || !c->ops)
 		return;
-	if (c->s.level >= MQTT_LEVEL_5 && c->upstream_up && c->s.connack_seen && !c->s.refused) {
-		uint8_t pkt[8];
-		size_t n = mqtt_encode_disconnect(MQTT_LEVEL_5, 0x04, NULL, pkt, sizeof pkt);
+	uint8_t pkt[8];
+	size_t n = c->upstream_up ? c->ops->upstream_goodbye(c, pkt, sizeof pkt) : 0;
+	if (n) {
 		/* Queued after what is already on its way to the broker. This used
 		 * to be followed by bufferevent_flush() and shutdown(SHUT_WR), but
 		 * the flush does nothing on a socket bufferevent: the FIN went out
@@ -307,7 +343,7 @@ static void end_upstream_keeping_will(struct conn *c)
 		 * follows once this is written (upstream_finish()), and the
 		 * connection is freed when the broker has closed too, or after
 		 * LINGER_S. */
-		bufferevent_write(c->ubev, pkt, n);
+		queue_out(c->ubev, pkt, n);
 	}
 }
 
@@ -324,20 +360,17 @@ void conn_apply(struct conn *c, const struct eng_action *act)
 	}
 	if (act->flags & ENG_CUT_QUEUE)
 		relay_cut_client_queue(c);
-	uint8_t pkt[200];
+	uint8_t pkt[256];
 	size_t n = 0;
-	if (act->flags & ENG_REFUSE_CONNACK) {
-		uint8_t level = c->s.level ? c->s.level : MQTT_LEVEL_311;
-		n = mqtt_encode_connack(level, false, act->v5_code, act->text, pkt, sizeof pkt);
-		if (n && level < MQTT_LEVEL_5 && act->v3_code)
-			pkt[3] = act->v3_code; /* the policy's own 3.1.1 choice */
-	} else if ((act->flags & ENG_DISCONNECT) && c->s.level >= MQTT_LEVEL_5) {
-		n = mqtt_encode_disconnect(MQTT_LEVEL_5, act->v5_code, act->text, pkt, sizeof pkt);
-	}
+	const struct wire_ops *ops = c->ops ? c->ops : &wire_mqtt;
+	if (act->flags & ENG_REFUSE_CONNACK)
+		n = ops->refuse(c, act, pkt, sizeof pkt);
+	else if (act->flags & ENG_DISCONNECT)
+		n = ops->goodbye(c, act, pkt, sizeof pkt);
 	if (act->flags & (ENG_REFUSE_CONNACK | ENG_DISCONNECT | ENG_CLOSE)) {
 		end_upstream_keeping_will(c);
 		if (n)
-			bufferevent_write(c->cbev, pkt, n);
+			queue_out(c->cbev, pkt, n);
 		close_after_flush(c, ENG_CLOSE_PROXY);
 	}
 }
@@ -350,7 +383,10 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	int64_t last = c->s.last_client_us;
 	relay(c, PROTO_C2S);
+	if (last && c->s.last_client_us != last)
+		metrics_client_gap(c->w, c->s.last_client_us - last);
 	if (!c->closing)
 		update_backpressure(c);
 }
@@ -448,6 +484,15 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) { /* a TLS client's handshake is done */
+		if (!c->closing)
+			tls_client_ready(c);
+		return;
+	}
+	if (c->tls_side[PROTO_C2S] && !c->tls_done && !c->closing) {
+		tls_client_failed(c, what);
+		return;
+	}
 	if (c->closing) {
 		/* The client went while we were closing: what is still queued for
 		 * it can no longer arrive, but what is queued for the broker (the
@@ -493,8 +538,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		evutil_socket_t fd = bufferevent_getfd(bev);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
-		if (!c->rev[PROTO_S2C]) {
+		if (!c->tls_side[PROTO_S2C])
+			c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
+		if (!c->rev[PROTO_S2C] && !c->tls_side[PROTO_S2C]) {
 			conn_close(c, ENG_CLOSE_PROXY);
 			return;
 		}
@@ -517,12 +563,12 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The broker could not be reached. A client that sent CONNECT is told
 		 * "Server unavailable" (v5 0x88, 3.1.1 return code 3). */
 		c->upstream_failed = true;
+		if (c->tls_side[PROTO_S2C])
+			tls_upstream_failed(c);
 		uint8_t pkt[64];
-		size_t n = 0;
-		if (c->s.connect_seen)
-			n = mqtt_encode_connack(c->s.level, false, 0x88, "wirewarden: broker unreachable", pkt, sizeof pkt);
+		size_t n = c->ops ? c->ops->unavailable(c, pkt, sizeof pkt) : 0;
 		if (n)
-			bufferevent_write(c->cbev, pkt, n);
+			queue_out(c->cbev, pkt, n);
 		c->s.phase = EVT_PHASE_CONNECTING;
 		close_after_flush(c, ENG_CLOSE_UPSTREAM_FAILED);
 		return;
@@ -571,15 +617,18 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	}
 	c->w = w;
 	c->lst = lst;
-	c->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->ubev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->tls_side[PROTO_C2S] = lst->tls != NULL;
+	c->tls_side[PROTO_S2C] = lst->upstream_tls != NULL;
+	c->cbev = c->tls_side[PROTO_C2S] ? tls_accept_bev(c, fd) : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->ubev = c->tls_side[PROTO_S2C] ? tls_upstream_bev(c) : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->cbev || !c->ubev) {
 		if (c->cbev)
 			bufferevent_free(c->cbev);
-		else
+		else if (!c->tls_side[PROTO_C2S]) /* tls_accept_bev() closed it */
 			evutil_closesocket(fd);
 		if (c->ubev)
 			bufferevent_free(c->ubev);
+		tls_conn_free(c);
 		free(c);
 		return;
 	}
@@ -590,20 +639,28 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
-	mqtt_codec_init(&c->codec);
+	c->ops = wire_for_listener(lst->cfg->protocol);
+	if (c->ops)
+		c->ops->init(c);
 
 	char client[64], ip[48];
 	addr_str(sa, client, sizeof client, ip, sizeof ip);
 	uint64_t id = __atomic_add_fetch(&px->next_conn_id, 1, __ATOMIC_RELAXED);
 	struct eng_action act;
-	engine_session_open(px->eng, &c->s, id, client, ip, lst->upstream_str, proxy_now_us(), &act);
+	engine_session_open_proto(px->eng, &c->s, c->ops ? c->ops->id : PROTO_ID_MQTT, id, client, ip, lst->upstream_str,
+				  proxy_now_us(), &act);
 
 	bufferevent_setcb(c->cbev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setcb(c->ubev, upstream_read_cb, upstream_write_cb, upstream_event_cb, c);
 	/* A socket bufferevent keeps the end of its input frozen except inside
 	 * its own reads; ours fill it instead (read_socket), so it is thawed. */
-	evbuffer_unfreeze(bufferevent_get_input(c->cbev), 0);
-	evbuffer_unfreeze(bufferevent_get_input(c->ubev), 0);
+	for (int d = 0; d < 2; d++) {
+		struct bufferevent *bev = d == PROTO_C2S ? c->cbev : c->ubev;
+		if (c->tls_side[d]) /* read by the bufferevent itself: capped by its watermark */
+			bufferevent_setwatermark(bev, EV_READ, 0, px->in_cap);
+		else
+			evbuffer_unfreeze(bufferevent_get_input(bev), 0);
+	}
 	/* And writes as large as the reads (libevent's default is 16 KiB). */
 	bufferevent_set_max_single_write(c->cbev, READ_BUDGET);
 	bufferevent_set_max_single_write(c->ubev, READ_BUDGET);
@@ -611,10 +668,9 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	 * half their cap. */
 	bufferevent_setwatermark(c->cbev, EV_WRITE, px->out_cap_s2c / 2, 0);
 	bufferevent_setwatermark(c->ubev, EV_WRITE, px->out_cap_c2s / 2, 0);
-	bufferevent_enable(c->cbev, EV_WRITE);
-	bufferevent_enable(c->ubev, EV_WRITE);
-	c->rev[PROTO_C2S] = event_new(w->base, fd, EV_READ | EV_PERSIST, client_readable_cb, c);
-	if (!c->rev[PROTO_C2S]) {
+	if (!c->tls_side[PROTO_C2S])
+		c->rev[PROTO_C2S] = event_new(w->base, fd, EV_READ | EV_PERSIST, client_readable_cb, c);
+	if (!c->rev[PROTO_C2S] && !c->tls_side[PROTO_C2S]) {
 		conn_close(c, ENG_CLOSE_PROXY);
 		return;
 	}

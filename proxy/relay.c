@@ -1,5 +1,6 @@
 /* The relay: moves bytes from one side's input to the other side's output,
- * one MQTT packet at a time, and lets the engine see each packet first.
+ * one frame at a time (MQTT packet or AMPS frame: the connection's wire_ops
+ * frames and decodes), and lets the engine see each frame first.
  * Packets are moved between evbuffers without copying (evbuffer_remove_buffer
  * hands over the chains); a packet is only made contiguous when it spans
  * chains, and a PUBLISH larger than PROXY_STREAM_HEAD is decoded from its
@@ -80,9 +81,29 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 	/* The broker is dialled when the first byte is to reach it. */
 	if (d == PROTO_C2S && !c->upstream_started && !conn_start_upstream(c))
 		return;
-	evbuffer_remove_buffer(in, bufferevent_get_output(dst_of(c, d)), n);
+	c->w->m.bytes[d] += n;
 	if (d == PROTO_S2C)
 		c->s2c_added += n;
+	struct bufferevent *dst = dst_of(c, d);
+	struct evbuffer *out = bufferevent_get_output(dst);
+	/* Nothing queued ahead of them: the bytes go straight from this side's
+	 * input to the other side's socket. Queued in the bufferevent instead,
+	 * they would cost an epoll_ctl to add its write event and another to
+	 * remove it once written, and a loop pass in between (bench/: 1.5
+	 * epoll_ctl per message). Only what the socket does not take is queued,
+	 * behind which later bytes then wait, so the order holds.
+	 * A TLS side is written by its bufferevent only (tls.c). */
+	if (evbuffer_get_length(out) == 0 && (d == PROTO_S2C || c->upstream_up) &&
+	    !c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S]) {
+		evutil_socket_t fd = bufferevent_getfd(dst);
+		int w = fd >= 0 ? evbuffer_write_atmost(in, fd, (ev_ssize_t)n) : -1;
+		if (w > 0)
+			n -= (size_t)w;
+	}
+	if (n) {
+		evbuffer_remove_buffer(in, out, n);
+		conn_queued(dst);
+	}
 }
 
 /* Points <out> at <n> contiguous bytes at the start of <in>: in place when
@@ -101,16 +122,18 @@ static const uint8_t *contiguous(struct evbuffer *in, size_t n)
 static enum proto_err show_engine(struct conn *c, enum proto_dir d, const uint8_t *p, size_t have, uint64_t total,
 				  struct eng_action *act)
 {
-	struct mqtt_packet pkt;
+	struct proto_facts facts;
 	struct proto_diag diag;
-	enum proto_err r = have >= total ? mqtt_decode(&c->codec, d, cursor_make(p, (size_t)total), &pkt, &diag)
-					 : mqtt_decode_prefix(&c->codec, d, cursor_make(p, have), &pkt, &diag);
+	enum proto_err r = c->ops->facts(c, d, cursor_make(p, have < total ? have : (size_t)total), total, &facts, &diag);
 	if (r == PROTO_NEED_MORE)
 		return r;
 	int64_t now = proxy_now_us();
-	if (r == PROTO_OK)
-		engine_on_packet(c->w->px->eng, &c->s, d, &pkt, (uint32_t)total, now, act);
-	else
+	if (r == PROTO_OK) {
+		/* Packet counts by type are MQTT's (the metric's label set). */
+		if (facts.protocol == PROTO_ID_MQTT)
+			c->w->m.packets[d][p[0] >> 4]++;
+		engine_on_facts(c->w->px->eng, &c->s, d, &facts, (uint32_t)total, now, act);
+	} else
 		engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, p[0] >> 4, total, now, act);
 	return r;
 }
@@ -156,17 +179,22 @@ static size_t relay_run(struct conn *c, enum proto_dir d, struct evbuffer *in, s
 	struct proto_frame fr = { 0 };
 	struct proto_diag diag;
 	evbuffer_copyout(in, hdr, len < sizeof hdr ? len : sizeof hdr);
-	if (mqtt_frame_peek(cursor_make(hdr, len < sizeof hdr ? len : sizeof hdr), cap, &fr, &diag) == PROTO_E_MALFORMED ||
-	    fr.hdr_len == 0 || proto_frame_len(&fr) > RELAY_WINDOW || proto_frame_len(&fr) > len)
+	enum proto_err r = c->ops->peek(c, d, cursor_make(hdr, len < sizeof hdr ? len : sizeof hdr), cap, &fr, &diag);
+	if ((r != PROTO_OK && r != PROTO_NEED_MORE) || fr.hdr_len == 0 || proto_frame_len(&fr) > RELAY_WINDOW ||
+	    proto_frame_len(&fr) > len)
 		return 0;
-	size_t window = len < RELAY_WINDOW ? len : RELAY_WINDOW;
-	const uint8_t *p = contiguous(in, window);
-	if (!p)
+	/* The walk covers the first chain only: pulling a whole window up would
+	 * copy (and often allocate) up to RELAY_WINDOW bytes per call; a packet
+	 * across chains is left to the careful path, which pulls up just it. */
+	struct evbuffer_iovec v;
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len < proto_frame_len(&fr))
 		return 0;
+	size_t window = v.iov_len < RELAY_WINDOW ? v.iov_len : RELAY_WINDOW;
+	const uint8_t *p = v.iov_base;
 	size_t off = 0;
 	while (off < window) {
 		memset(&fr, 0, sizeof fr);
-		if (mqtt_frame_peek(cursor_make(p + off, window - off), cap, &fr, &diag) != PROTO_OK)
+		if (c->ops->peek(c, d, cursor_make(p + off, window - off), cap, &fr, &diag) != PROTO_OK)
 			break; /* partial or bad: the careful path takes it from here */
 		size_t total = (size_t)proto_frame_len(&fr);
 		struct eng_action act;
@@ -188,6 +216,38 @@ static size_t relay_run(struct conn *c, enum proto_dir d, struct evbuffer *in, s
 	return off;
 }
 
+/* An auto listener: the client's first bytes say which protocol it speaks.
+ * False while they do not yet (or the connection closed over them). */
+#define GUESS_HEAD 8192
+static bool choose_protocol(struct conn *c, enum proto_dir d, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	if (d == PROTO_S2C)
+		return false; /* neither protocol's server speaks first: it waits for the client's bytes */
+	size_t k = len < GUESS_HEAD ? len : GUESS_HEAD;
+	const uint8_t *p = contiguous(in, k);
+	enum proto_id id = PROTO_ID_MQTT;
+	struct proto_diag diag;
+	enum proto_err r = p ? proto_guess(cursor_make(p, k), &id, &diag) : PROTO_NEED_MORE;
+	if (r == PROTO_NEED_MORE && len < GUESS_HEAD)
+		return false;
+	c->ops = r == PROTO_OK ? wire_for_id(id) : &wire_mqtt;
+	c->ops->init(c);
+	engine_session_set_protocol(&c->s, c->ops->id);
+	if (r == PROTO_OK)
+		return true;
+	if (r == PROTO_NEED_MORE) { /* 8 KiB and still undecided */
+		diag = (struct proto_diag){ .cls = PROTO_E_NOT_PROTO, .name = "neither_mqtt_connect_nor_amps_frame",
+					    .field = "first bytes" };
+	}
+	struct eng_action act;
+	engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, 0, 0, proxy_now_us(), &act);
+	if (act.flags & ~(unsigned)ENG_HOLD)
+		conn_apply(c, &act);
+	c->dir[PROTO_C2S].blind = c->dir[PROTO_S2C].blind = true; /* observing: relayed unread */
+	return !c->closing;
+}
+
 void relay(struct conn *c, enum proto_dir d)
 {
 	struct bufferevent *src = src_of(c, d);
@@ -195,6 +255,8 @@ void relay(struct conn *c, enum proto_dir d)
 	struct conn_dir *st = &c->dir[d];
 	uint32_t cap = (uint32_t)c->w->px->cfg.policies.limits.max_packet_size;
 
+	if (!c->ops && evbuffer_get_length(in) && !choose_protocol(c, d, in))
+		return;
 	while (!c->closing) {
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)
@@ -218,7 +280,15 @@ void relay(struct conn *c, enum proto_dir d)
 		struct proto_diag diag;
 		/* The client's frames are held to the configured cap; the broker's
 		 * are only read. */
-		enum proto_err r = mqtt_frame_peek(cursor_make(hdr, k), d == PROTO_C2S ? cap : 0, &fr, &diag);
+		enum proto_err r = c->ops->peek(c, d, cursor_make(hdr, k), d == PROTO_C2S ? cap : 0, &fr, &diag);
+		if (r == PROTO_E_NOT_PROTO && c->ops->explain) {
+			/* What the bytes are instead may take more than a header to tell
+			 * (an HTTP request: preflight or WebSocket upgrade). */
+			size_t m = len < GUESS_HEAD ? len : GUESS_HEAD;
+			const uint8_t *p = contiguous(in, m);
+			if (p && !c->ops->explain(cursor_make(p, m), &diag) && len < GUESS_HEAD)
+				break;
+		}
 		if (r != PROTO_OK && r != PROTO_NEED_MORE) {
 			struct eng_action act;
 			/* Over the configured cap, but a readable header: reported, and
@@ -226,7 +296,7 @@ void relay(struct conn *c, enum proto_dir d)
 			struct proto_frame whole = { 0 };
 			struct proto_diag ignore;
 			bool readable = r == PROTO_E_TOO_LARGE &&
-					mqtt_frame_peek(cursor_make(hdr, k), 0, &whole, &ignore) != PROTO_E_MALFORMED &&
+					c->ops->peek(c, d, cursor_make(hdr, k), UINT32_MAX, &whole, &ignore) != PROTO_E_MALFORMED &&
 					whole.hdr_len != 0;
 			engine_on_bad_frame(c->w->px->eng, &c->s, d, &diag, hdr[0] >> 4, readable ? proto_frame_len(&whole) : 0,
 					    proxy_now_us(), &act);
@@ -255,7 +325,7 @@ void relay(struct conn *c, enum proto_dir d)
 		}
 		/* Not all here. A large PUBLISH streams once its head decodes; any
 		 * other frame waits to be whole, up to the input cap. */
-		if (total > PROXY_STREAM_HEAD && fr.type == MQTT_T_PUBLISH) {
+		if (total > PROXY_STREAM_HEAD && c->ops->streams(&fr)) {
 			size_t head = len < PROXY_STREAM_HEAD ? len : PROXY_STREAM_HEAD;
 			size_t before = evbuffer_get_length(in);
 			if (!one_frame(c, d, contiguous(in, head), head, total))

@@ -1,7 +1,9 @@
 /* A worker: one thread, one event base, its own listening socket per
  * listener (SO_REUSEPORT: the kernel spreads new connections over the
- * workers), its connections, a sweep timer for the engine's clocks, and a
- * reaper that frees connections closed inside their own callbacks. */
+ * workers), its connections, a sweep timer for the engine's clocks, a
+ * reaper that frees connections closed inside their own callbacks, and a
+ * queue of calls from other threads (worker_call(): the admin API and the
+ * main thread never touch a worker's connections themselves). */
 #include "proxy/proxy.h"
 
 #include <errno.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #define SWEEP_MS 250
 
@@ -20,10 +24,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	for (unsigned i = 0; i < w->px->n_listeners; i++)
 		if (w->lis[i] == l)
 			lst = &w->px->listeners[i];
-	if (!lst || w->stopping) {
+	if (!lst || w->stopping || __atomic_load_n(&lst->disabled, __ATOMIC_ACQUIRE)) {
+		/* A connection that raced the listener being closed: refused. */
+		if (lst && !w->stopping)
+			w->m.refused_disabled++;
+		struct linger lg = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		evutil_closesocket(fd);
 		return;
 	}
+	w->m.accepted++;
 	conn_accept(w, lst, fd, sa, salen);
 }
 
@@ -40,14 +50,32 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 }
 
+const double metric_depth_bounds[METRIC_DEPTH_BUCKETS] = { 0,	  1024,	   4096,     16384,    65536,
+							    262144, 1048576, 4194304, 16777216, 67108864 };
+
+/* Each sweep samples every connection's queue toward its client: the
+ * histogram says how often clients sit at each depth. */
+static void observe_depth(struct worker *w, uint64_t depth)
+{
+	unsigned b = 0;
+	while (b < METRIC_DEPTH_BUCKETS && (double)depth > metric_depth_bounds[b])
+		b++;
+	w->m.depth_bucket[b]++;
+	w->m.depth_count++;
+	w->m.depth_sum += (double)depth;
+}
+
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
 	int64_t now = proxy_now_us();
-	for (struct conn *c = w->conns; c; c = c->next)
+	for (struct conn *c = w->conns; c; c = c->next) {
 		conn_sweep(c, now);
+		if (!c->closing && c->s.connack_seen)
+			observe_depth(w, evbuffer_get_length(bufferevent_get_output(c->cbev)));
+	}
 }
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -64,6 +92,18 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(w->base, NULL);
 }
 
+void worker_end_conn(struct conn *c, enum evt_reason why, const char *detail)
+{
+	if (c->closing)
+		return;
+	struct eng_action act;
+	engine_request_close(c->w->px->eng, &c->s, why, detail, proxy_now_us(), &act);
+	if (act.flags)
+		conn_apply(c, &act);
+	else
+		conn_close(c, ENG_CLOSE_SHUTDOWN);
+}
+
 /* Runs in the worker's thread when the proxy stops: every session ends with
  * "server shutting down" (v5 DISCONNECT 0x8B). */
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
@@ -73,19 +113,9 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	w->stopping = true;
 	for (unsigned i = 0; i < w->px->n_listeners; i++)
-		if (w->lis[i])
-			evconnlistener_disable(w->lis[i]);
-	int64_t now = proxy_now_us();
-	for (struct conn *c = w->conns; c; c = c->next) {
-		if (c->closing)
-			continue;
-		struct eng_action act;
-		engine_request_close(w->px->eng, &c->s, EVT_R_SERVER_SHUTDOWN, "wirewarden is shutting down", now, &act);
-		if (act.flags)
-			conn_apply(c, &act);
-		else
-			conn_close(c, ENG_CLOSE_SHUTDOWN);
-	}
+		worker_listener_set(w, i, false);
+	for (struct conn *c = w->conns; c; c = c->next)
+		worker_end_conn(c, EVT_R_SERVER_SHUTDOWN, "wirewarden is shutting down");
 	if (w->n_conns == 0)
 		event_base_loopexit(w->base, NULL);
 	else {
@@ -94,10 +124,73 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Runs what other threads queued, then wakes them. */
+static void run_cmds(struct worker *w)
+{
+	pthread_mutex_lock(&w->cmd_lock);
+	struct worker_cmd *list = w->cmds;
+	w->cmds = NULL;
+	pthread_mutex_unlock(&w->cmd_lock);
+	for (struct worker_cmd *k = list; k; k = k->next)
+		k->fn(w, k->arg);
+	pthread_mutex_lock(&w->cmd_lock);
+	while (list) {
+		struct worker_cmd *next = list->next;
+		list->done = true; /* <list> is the caller's: not touched after this */
+		list = next;
+	}
+	pthread_cond_broadcast(&w->cmd_cond);
+	pthread_mutex_unlock(&w->cmd_lock);
+}
+
+static void cmd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_cmds(arg);
+}
+
+int worker_call(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+	struct worker_cmd k = { .fn = fn, .arg = arg };
+	pthread_mutex_lock(&w->cmd_lock);
+	if (w->gone || !w->cmd_ev) {
+		pthread_mutex_unlock(&w->cmd_lock);
+		return -1;
+	}
+	k.next = w->cmds;
+	w->cmds = &k;
+	event_active(w->cmd_ev, EV_READ, 0);
+	while (!k.done)
+		pthread_cond_wait(&w->cmd_cond, &w->cmd_lock);
+	pthread_mutex_unlock(&w->cmd_lock);
+	return 0;
+}
+
+static struct evconnlistener *open_listener(struct worker *w, struct proxy_listener *lst);
+
+int worker_listener_set(struct worker *w, unsigned i, bool open)
+{
+	if (!open) {
+		if (w->lis[i])
+			evconnlistener_free(w->lis[i]); /* closes the socket: new clients are refused */
+		w->lis[i] = NULL;
+		return 0;
+	}
+	if (!w->lis[i])
+		w->lis[i] = open_listener(w, &w->px->listeners[i]);
+	return w->lis[i] ? 0 : -1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	event_base_dispatch(w->base);
+	/* Calls queued from now on fail; those already queued still run. */
+	pthread_mutex_lock(&w->cmd_lock);
+	w->gone = true;
+	pthread_mutex_unlock(&w->cmd_lock);
+	run_cmds(w);
 	/* Whatever is left after the bound on flushing. */
 	while (w->conns) {
 		struct conn *c = w->conns;
@@ -109,31 +202,39 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static struct evconnlistener *open_listener(struct worker *w, struct proxy_listener *lst)
+{
+	struct evconnlistener *l = evconnlistener_new_bind(
+		w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+		(struct sockaddr *)&lst->listen_addr, (int)lst->listen_len);
+	if (!l) {
+		fprintf(stderr, "wirewarden proxy: cannot listen on %s: %s\n", lst->cfg->listen,
+			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	return l;
+}
+
 int worker_start(struct worker *w)
 {
 	struct proxy *px = w->px;
+	pthread_mutex_init(&w->cmd_lock, NULL);
+	pthread_cond_init(&w->cmd_cond, NULL);
 	w->base = event_base_new();
 	if (!w->base)
 		return -1;
 	w->lis = calloc(px->n_listeners, sizeof *w->lis);
 	if (!w->lis)
 		return -1;
-	for (unsigned i = 0; i < px->n_listeners; i++) {
-		struct proxy_listener *lst = &px->listeners[i];
-		w->lis[i] = evconnlistener_new_bind(w->base, accept_cb, w,
-						    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
-						    (struct sockaddr *)&lst->listen_addr, (int)lst->listen_len);
-		if (!w->lis[i]) {
-			fprintf(stderr, "wirewarden proxy: cannot listen on %s: %s\n", lst->cfg->listen,
-				evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	for (unsigned i = 0; i < px->n_listeners; i++)
+		if (!(w->lis[i] = open_listener(w, &px->listeners[i])))
 			return -1;
-		}
-		evconnlistener_set_error_cb(w->lis[i], accept_error_cb);
-	}
 	w->sweep = event_new(w->base, -1, EV_PERSIST, sweep_cb, w);
 	w->reaper = event_new(w->base, -1, 0, reaper_cb, w);
 	w->stop = event_new(w->base, -1, 0, stop_cb, w);
-	if (!w->sweep || !w->reaper || !w->stop)
+	w->cmd_ev = event_new(w->base, -1, 0, cmd_cb, w);
+	if (!w->sweep || !w->reaper || !w->stop || !w->cmd_ev)
 		return -1;
 	struct timeval tv = { 0, SWEEP_MS * 1000 };
 	event_add(w->sweep, &tv);
@@ -161,5 +262,10 @@ void worker_stop(struct worker *w)
 		event_free(w->reaper);
 	if (w->stop)
 		event_free(w->stop);
+	pthread_mutex_lock(&w->cmd_lock);
+	if (w->cmd_ev)
+		event_free(w->cmd_ev);
+	w->cmd_ev = NULL;
+	pthread_mutex_unlock(&w->cmd_lock);
 	event_base_free(w->base);
 }

@@ -5,7 +5,8 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
 libevent-dev libssl-dev libpcap-dev libjansson-dev libcyaml-dev libyaml-dev libcmocka-dev
 clang libclang-rt-14-dev mosquitto mosquitto-clients tcpdump tshark openssl
-python3-pytest python3-paho-mqtt"
+python3-pytest python3-paho-mqtt
+curl man-db prometheus python3-yaml"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

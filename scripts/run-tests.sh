@@ -69,6 +69,14 @@ if scripts/build.sh build-fuzz CC=clang --enable-fuzzing; then
 		tail -40 build-fuzz/fuzz-sniff.log
 		report "fuzz sniff ${FUZZ_SECONDS}s" 0 1
 	fi
+	mkdir -p build-fuzz/fuzz-corpus/amps
+	if build-fuzz/fuzz/fuzz_amps -max_total_time="$FUZZ_SECONDS" -dict=fuzz/dict/amps.dict \
+		build-fuzz/fuzz-corpus/amps fuzz/seeds/amps >build-fuzz/fuzz-amps.log 2>&1; then
+		report "fuzz amps ${FUZZ_SECONDS}s" 1 0
+	else
+		tail -40 build-fuzz/fuzz-amps.log
+		report "fuzz amps ${FUZZ_SECONDS}s" 0 1
+	fi
 else
 	report "fuzz build" 0 1
 fi

@@ -72,7 +72,7 @@ static void events_table(FILE *fp)
 {
 	fputs("## Events\n\n"
 	      "Fields listed are the ones the event fills beyond those any event about a connection "
-	      "may carry (`conn`, `client_id`, `username`, `client`, `broker`, `protocol`, `level`).\n\n"
+	      "may carry (`conn`, `client_id`, `username`, `identity`, `client`, `broker`, `protocol`, `level`).\n\n"
 	      "| id | name | severity | message | fields |\n"
 	      "|---|---|---|---|---|\n",
 	      fp);

@@ -92,11 +92,13 @@ static json_t *field_value(const struct evt *e, enum evt_field f)
 	case EVT_F_CONN: return json_integer((json_int_t)e->conn_id);
 	case EVT_F_CLIENT_ID: return bytes_string(e->client_id, e->client_id_len);
 	case EVT_F_USERNAME: return bytes_string(e->username, e->username_len);
+	case EVT_F_IDENTITY: return bytes_string((const uint8_t *)e->identity, strlen(e->identity));
 	case EVT_F_CLIENT: return cstr_string(e->client, sizeof e->client);
 	case EVT_F_BROKER: return cstr_string(e->broker, sizeof e->broker);
 	case EVT_F_PROTOCOL: return cstr_string(e->protocol, 64);
 	case EVT_F_LEVEL: return json_integer(e->protocol_level);
 	case EVT_F_REASON: return name_string(evt_reason_name(e->reason));
+	case EVT_F_AMPS_REASON: return cstr_string(e->amps_reason, 64);
 	case EVT_F_WIRE_REASON: return json_integer(e->wire_reason);
 	case EVT_F_CLOSED_BY: return name_string(evt_party_name(e->closed_by));
 	case EVT_F_PHASE: return name_string(evt_phase_name(e->phase));

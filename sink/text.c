@@ -167,11 +167,13 @@ static void put_field(struct line *l, const struct evt *e, enum evt_field f, boo
 	case EVT_F_CONN: put_fmt(l, "%" PRIu64, e->conn_id); break;
 	case EVT_F_CLIENT_ID: put_value_bytes(l, e->client_id, e->client_id_len, quote); break;
 	case EVT_F_USERNAME: put_value_bytes(l, e->username, e->username_len, quote); break;
+	case EVT_F_IDENTITY: put_value_bytes(l, (const uint8_t *)e->identity, strlen(e->identity), quote); break;
 	case EVT_F_CLIENT: put_cstr_value(l, e->client, sizeof e->client, quote); break;
 	case EVT_F_BROKER: put_cstr_value(l, e->broker, sizeof e->broker, quote); break;
 	case EVT_F_PROTOCOL: put_cstr_value(l, e->protocol, 64, quote); break;
 	case EVT_F_LEVEL: put_fmt(l, "%u", (unsigned)e->protocol_level); break;
 	case EVT_F_REASON: put_str(l, evt_reason_name(e->reason)); break;
+	case EVT_F_AMPS_REASON: put_cstr_value(l, e->amps_reason, 64, quote); break;
 	case EVT_F_WIRE_REASON: put_fmt(l, "0x%02X", (unsigned)e->wire_reason); break;
 	case EVT_F_CLOSED_BY: put_str(l, evt_party_name(e->closed_by)); break;
 	case EVT_F_PHASE: put_str(l, evt_phase_name(e->phase)); break;

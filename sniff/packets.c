@@ -106,7 +106,8 @@ static struct session *session_of(struct packets *p, const struct tcp_flow *f, s
 		char *colon = strrchr(ip, ':'); /* the address without its port */
 		if (colon && ip[0] != '[')
 			*colon = 0;
-		engine_session_open(p->cfg.eng, &pf->sess, f->index + 1, client, ip, broker, f->first.ts_us, &act);
+		engine_session_open_proto(p->cfg.eng, &pf->sess, pf->amps ? PROTO_ID_AMPS : PROTO_ID_MQTT, f->index + 1,
+					  client, ip, broker, f->first.ts_us, &act);
 		pf->sess.midstream = !f->syn_seen;
 		pf->sess.frame = f->first.frame;
 		pf->has_session = true;
@@ -422,6 +423,10 @@ static void on_data(void *ctx, struct tcp_flow *f, enum proto_dir dir, struct cu
 
 	if (pf == NULL || pf->tls || pf->ignored)
 		return;
+	if (pf->amps) {
+		packets_amps_data(p, f, pf, dir, data, at);
+		return;
+	}
 	/* A flow off the MQTT ports is MQTT if its client opens with CONNECT. */
 	if (pf->probing) {
 		if (dir == PROTO_S2C)
@@ -536,7 +541,8 @@ static void on_gap(void *ctx, struct tcp_flow *f, enum proto_dir dir, uint64_t b
 	if (pf == NULL || pf->tls)
 		return;
 	pd = &pf->d[dir];
-	settle(p, f, pf, dir, at);
+	if (!pf->amps)
+		settle(p, f, pf, dir, at);
 	/* The engine hears of the loss: the verdict of this flow is less sure,
 	 * and a client stream whose start is missing has no CONNECT to expect
 	 * (else a PUBLISH after a lost CONNECT reads as a protocol error). */
@@ -550,6 +556,10 @@ static void on_gap(void *ctx, struct tcp_flow *f, enum proto_dir dir, uint64_t b
 			s->lost_frame = at->frame;
 		if (dir == PROTO_C2S && !pd->started && !s->connect_seen)
 			s->midstream = true;
+	}
+	if (pf->amps) {
+		packets_amps_gap(p, f, pf, dir, bytes, at);
+		return;
 	}
 	if (!pd->started) { /* the stream's first bytes are missing */
 		pd->started = true;
@@ -592,7 +602,15 @@ static bool is_port(const struct packets *p, uint16_t port)
 	return false;
 }
 
-/* Decode a flow when either endpoint is on an MQTT port. */
+static bool is_amps_port(const struct packets *p, uint16_t port)
+{
+	for (size_t i = 0; i < p->cfg.n_amps_ports; i++)
+		if (p->cfg.amps_ports[i] == port)
+			return true;
+	return false;
+}
+
+/* Decode a flow when either endpoint is on an MQTT port (or an AMPS one). */
 static bool want(void *ctx, struct tcp_flow *f)
 {
 	struct packets *p = ctx;
@@ -608,6 +626,8 @@ static bool want(void *ctx, struct tcp_flow *f)
 		return false;
 	mqtt_codec_init(&pf->codec);
 	pf->codec.assumed_level = MQTT_LEVEL_311;
+	pf->amps = is_amps_port(p, f->server.port) || is_amps_port(p, f->client.port);
+	amps_codec_init(&pf->acodec, AMPS_WIRE_AUTO);
 	pf->probing = !on_port;
 	f->user = pf;
 	if (on_port)
@@ -671,7 +691,10 @@ static void on_end(void *ctx, struct tcp_flow *f)
 		f->user = NULL;
 		return;
 	}
-	if (!pf->tls) {
+	if (!pf->tls && pf->amps) {
+		packets_amps_settle(p, f, pf, PROTO_C2S, &f->last);
+		packets_amps_settle(p, f, pf, PROTO_S2C, &f->last);
+	} else if (!pf->tls) {
 		settle(p, f, pf, PROTO_C2S, &f->last);
 		settle(p, f, pf, PROTO_S2C, &f->last);
 	}
@@ -711,6 +734,8 @@ struct packets *packets_new(const struct packets_config *cfg)
 		p->cfg.max_buffered = DEFAULT_MAX_BUFFERED;
 	if (p->cfg.n_ports > TCP_STREAM_MAX_PORTS)
 		p->cfg.n_ports = TCP_STREAM_MAX_PORTS;
+	if (p->cfg.n_amps_ports > TCP_STREAM_MAX_PORTS)
+		p->cfg.n_amps_ports = TCP_STREAM_MAX_PORTS;
 	return p;
 }
 
@@ -734,4 +759,26 @@ const struct packets_stats *packets_stats(const struct packets *p)
 void packets_free(struct packets *p)
 {
 	free(p);
+}
+
+/* ---- for packets_amps.c ------------------------------------------------------ */
+
+void packets_count(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, uint8_t first, bool ok)
+{
+	count(p, pf, dir, first, ok);
+}
+
+struct session *packets_session(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf)
+{
+	return session_of(p, f, pf);
+}
+
+bool packets_buf_append(struct packets *p, struct pkt_dir *pd, const uint8_t *src, size_t n)
+{
+	return buf_append(p, pd, src, n);
+}
+
+void packets_buf_consume(struct packets *p, struct pkt_dir *pd, uint32_t n)
+{
+	buf_consume(p, pd, n);
 }

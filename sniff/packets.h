@@ -27,6 +27,8 @@ struct packets_config {
 	uint64_t max_buffered;     /* partial-packet bytes buffered over all flows; 0 = 256 MiB */
 	uint16_t ports[TCP_STREAM_MAX_PORTS]; /* flows with an endpoint on one of these are decoded */
 	size_t n_ports;
+	uint16_t amps_ports[TCP_STREAM_MAX_PORTS]; /* ... as AMPS on these (also listed in <ports>) */
+	size_t n_amps_ports;
 };
 
 struct packets_stats {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "policy/engine.h"
+#include "proto/amps.h"
 #include "proto/mqtt.h"
 #include "sniff/packets.h"
 #include "sniff/tcp_stream.h"
@@ -42,6 +43,9 @@ struct pkt_flow {
 	bool has_session;      /* <sess> was opened with the engine */
 	bool queue_told;       /* the engine was told <queue_told_bytes> toward the client */
 	uint64_t queue_told_bytes;
+	bool amps;             /* on an --amps-port: AMPS framing (packets_amps.c), not MQTT */
+	bool unframed;         /* AMPS: the bytes are not AMPS framing (TLS, HTTP, zlib): not read further */
+	struct amps_codec acodec;  /* AMPS flows: the header syntax and the logon */
 	struct session sess;
 };
 
@@ -58,6 +62,26 @@ struct packets {
  * p->stats.write_errors. */
 void packets_emit_packet(struct packets *p, const struct tcp_flow *f, enum proto_dir dir, uint8_t first,
 			 uint32_t remlen, uint8_t level, const struct mqtt_packet *pkt, const struct proto_diag *d,
+			 const struct tcp_when *at);
+
+/* The line of one AMPS frame: <payload_len>, the header <h> (NULL if it did
+ * not decode), <d>'s error if it has one. Nothing unless cfg.json. */
+void packets_emit_amps(struct packets *p, const struct tcp_flow *f, enum proto_dir dir, uint32_t payload_len,
+		       const struct amps_header *h, const struct proto_diag *d, const struct tcp_when *at);
+
+/* packets.c's counting, session and buffer helpers, for packets_amps.c. */
+void packets_count(struct packets *p, struct pkt_flow *pf, enum proto_dir dir, uint8_t first, bool ok);
+struct session *packets_session(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf);
+bool packets_buf_append(struct packets *p, struct pkt_dir *pd, const uint8_t *src, size_t n);
+void packets_buf_consume(struct packets *p, struct pkt_dir *pd, uint32_t n);
+
+/* packets_amps.c: the AMPS byte path of a flow (on_data, on_gap, and the
+ * flow's end). */
+void packets_amps_data(struct packets *p, struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+		       struct cursor data, const struct tcp_when *at);
+void packets_amps_gap(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
+		      uint64_t bytes, const struct tcp_when *at);
+void packets_amps_settle(struct packets *p, const struct tcp_flow *f, struct pkt_flow *pf, enum proto_dir dir,
 			 const struct tcp_when *at);
 
 /* Writes the line that ends flow <f>, from the counts in <pf>: a JSON flow

@@ -235,7 +235,9 @@ void packets_emit_flow(struct packets *p, const struct tcp_flow *f, const struct
 		fprintf(out, "stream %llu %s -> %s server_by=%s packets=%llu errors=%llu gaps=%u closed_by=%s",
 			(unsigned long long)f->index, a, b, tcp_server_by_name(f->server_by),
 			(unsigned long long)pf->packets, (unsigned long long)pf->errors, f->gaps, closed);
-		for (dir = 0; dir < 2; dir++) {
+		if (pf->amps)
+			fputs(" protocol=amps", out);
+		for (dir = 0; dir < 2 && !pf->amps; dir++) {
 			const char *sep = dir == 0 ? " c2s=" : " s2c=";
 			for (t = 0; t < 16; t++) {
 				if (pf->counts[dir][t] == 0)
@@ -257,8 +259,57 @@ void packets_emit_flow(struct packets *p, const struct tcp_flow *f, const struct
 		      (json_int_t)pf->packets, "errors", (json_int_t)pf->errors, "tls", pf->tls);
 	if (o == NULL)
 		return;
-	set(o, "level", pf->codec.level ? json_integer(pf->codec.level) : json_null());
+	if (pf->amps)
+		set(o, "protocol", json_string("amps"));
+	else
+		set(o, "level", pf->codec.level ? json_integer(pf->codec.level) : json_null());
 	if (pf->lost > 0)
 		set(o, "lost_packets", json_integer((json_int_t)pf->lost));
+	write_line(p, o);
+}
+
+/* One AMPS frame line: where, the payload length, then the decoder's error
+ * or the header fields an operator greps for (amps.md key table). */
+void packets_emit_amps(struct packets *p, const struct tcp_flow *f, enum proto_dir dir, uint32_t payload_len,
+		       const struct amps_header *h, const struct proto_diag *d, const struct tcp_when *at)
+{
+	static const struct { enum amps_field f; const char *key; } shown[] = {
+		{ AMPS_F_COMMAND, "command" },   { AMPS_F_CID, "cid" },         { AMPS_F_CLIENT_NAME, "client_name" },
+		{ AMPS_F_USER_ID, "user_id" },   { AMPS_F_TOPIC, "topic" },     { AMPS_F_ACK_TYPE, "ack_type" },
+		{ AMPS_F_STATUS, "status" },     { AMPS_F_REASON, "reason" },   { AMPS_F_OPTIONS, "options" },
+		{ AMPS_F_SUB_ID, "sub_id" },     { AMPS_F_SEQ, "seq" },         { AMPS_F_VERSION, "version" },
+	};
+	const struct tcp_endpoint *src = dir == PROTO_C2S ? &f->client : &f->server;
+	const struct tcp_endpoint *dst = dir == PROTO_C2S ? &f->server : &f->client;
+	char a[80], b[80], ts[32];
+	json_t *o;
+
+	if (!p->cfg.json || p->cfg.quiet)
+		return;
+	ts_text(at->ts_us, ts, sizeof(ts));
+	o = json_pack("{sIsssIsssssssssssI}", "frame", (json_int_t)at->frame, "ts", ts, "stream", (json_int_t)f->index,
+		      "dir", dir == PROTO_C2S ? "c2s" : "s2c", "src", link_endpoint_str(&src->addr, src->port, a, sizeof(a)),
+		      "dst", link_endpoint_str(&dst->addr, dst->port, b, sizeof(b)), "protocol", "amps", "type",
+		      h ? amps_cmd_name(h->cmd) : "?", "len", (json_int_t)payload_len);
+	if (o == NULL)
+		return;
+	if (h != NULL) {
+		for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
+			if (AMPS_HAS(h, shown[i].f) && shown[i].f != AMPS_F_COMMAND)
+				set(o, shown[i].key, wire_json(h->f[shown[i].f]));
+		if (h->cmd == AMPS_CMD_UNKNOWN && AMPS_HAS(h, AMPS_F_COMMAND))
+			set(o, "command", wire_json(h->f[AMPS_F_COMMAND]));
+		if (h->hb_op == AMPS_HB_START)
+			set(o, "heartbeat_s", json_integer(h->hb_interval_s));
+		if (h->logon_ack)
+			set(o, "logon_ack", json_true());
+		set(o, "body_len", json_integer((json_int_t)cursor_left(&h->body)));
+	}
+	if (d != NULL && d->cls != PROTO_OK) {
+		set(o, "error", json_string(d->name != NULL ? d->name : proto_err_class_name(d->cls)));
+		if (d->field != NULL)
+			set(o, "error_field", json_string(d->field));
+		set(o, "error_offset", json_integer(d->offset));
+	}
 	write_line(p, o);
 }

@@ -1,5 +1,6 @@
 """`wirewarden why CLIENT FILE...` over captures and wirewarden's own event logs:
-every session of the client, in time order, with its reason and evidence."""
+every session of the client, in time order, with its reason and evidence.
+Broker logs and the join across sources: test_why_logs.py."""
 import json
 import os
 import subprocess
@@ -43,8 +44,12 @@ def test_event_log_gives_the_same_story_as_the_capture(tmp_path):
     from_cap = sessions("sensor-2", DEMO)
     assert [(x["reason"], x["closed_by"], x["end"]) for x in from_log] == \
            [(x["reason"], x["closed_by"], x["end"]) for x in from_cap]
+    # the capture and its own event log saw the same two connections: each is one entry with both sources
     both = sessions("sensor-2", DEMO, str(log))
-    assert len(both) == 4 and {x["source"] for x in both} == {DEMO, str(log)}
+    assert len(both) == 2
+    for x in both:
+        assert sorted(s["source"] for s in x["sources"]) == sorted([DEMO, str(log)])
+        assert x["disagreements"] == []
 
 
 def test_text_output_reads_at_a_glance():
@@ -55,8 +60,8 @@ def test_text_output_reads_at_a_glance():
 
 
 def test_unknown_file_kind_is_a_usage_error(tmp_path):
-    f = tmp_path / "broker.log"
-    f.write_text("1700000000: mosquitto version 2.0.11 starting\n")
+    f = tmp_path / "notes.txt"
+    f.write_text("shopping list: milk, eggs\n")
     r = why("x", str(f), check=False)
     assert r.returncode == 2 and b"not a capture" in r.stderr
     r = why("x", check=False)

@@ -209,14 +209,14 @@ static void test_second_document_refused(void **state)
 static void test_unknown_key_lists_valid_keys(void **state)
 {
 	(void)state;
-	expect_error("bad-unknown-key.yaml", 8, 5, "policies.heartbeat.facter: unknown key (valid: mode, factor)");
+	expect_error("bad-unknown-key.yaml", 8, 5, "policies.heartbeat.facter: unknown key (valid: mode, factor, amps_factor)");
 }
 
 static void test_unknown_top_level_key_at_the_key(void **state)
 {
 	(void)state;
 	expect_error("bad-unknown-top-key.yaml", 5, 1,
-		     "listners: unknown key (valid: listeners, workers, events, limits_memory, policies)");
+		     "listners: unknown key (valid: listeners, workers, events, limits_memory, admin, shutdown, policies)");
 }
 
 static void test_duplicate_key_at_second_occurrence(void **state)
@@ -514,6 +514,64 @@ static void test_patterns_long_id_is_fast(void **state)
 	assert_false(ww_patterns_allow(&p, id, sizeof id));
 }
 
+/* ---- operations: TLS, admin, shutdown (issue 6) ---- */
+
+static void test_ops_keys_load(void **state)
+{
+	(void)state;
+	struct ww_config c;
+	load_ok("config/good-ops.yaml", &c);
+	const struct ww_listener_cfg *l = &c.listeners[0];
+	assert_non_null(l->tls);
+	assert_string_equal(l->tls->cert, "/dev/null");
+	assert_string_equal(l->tls->client_ca, "/dev/null");
+	assert_int_equal(l->tls->client_cert, WW_CLIENT_CERT_OPTIONAL);
+	assert_int_equal(l->tls->min_version, WW_TLS_1_3);
+	assert_int_equal(l->tls->max_version, WW_TLS_1_3);
+	assert_string_equal(l->tls->alpn, "mqtt,x-mqtt");
+	assert_int_equal(l->tls->handshake_timeout_ms, 2500);
+	assert_int_equal(l->tls->expiry, WW_MODE_OBSERVE);
+	assert_null(l->tls->ciphers);
+	assert_non_null(l->upstream_tls);
+	assert_false(l->upstream_tls->verify);
+	assert_string_equal(l->upstream_tls->sni, "broker.example");
+	assert_null(l->upstream_tls->cert);
+	assert_string_equal(c.admin.listen, "0.0.0.0:9883");
+	assert_string_equal(c.admin.token_file, "/dev/null");
+	assert_int_equal(c.admin.events_ring, 50);
+	assert_int_equal(c.drain_ms, 45000);
+	assert_int_equal(c.policies.access.identity.n_allow, 1);
+	assert_string_equal(c.policies.access.identity.deny[0], "sensor-revoked");
+	ww_config_fini(&c);
+}
+
+static void test_ops_defaults(void **state)
+{
+	(void)state;
+	struct ww_config c;
+	load_ok("config/good-minimal.yaml", &c);
+	assert_null(c.listeners[0].tls);
+	assert_null(c.listeners[0].upstream_tls);
+	assert_null(c.admin.listen);
+	assert_int_equal(c.admin.events_ring, 1000);
+	assert_int_equal(c.drain_ms, 0);
+	ww_config_fini(&c);
+}
+
+static void test_ops_errors(void **state)
+{
+	(void)state;
+	expect_error("bad-tls-no-key.yaml", 6, 7, "listeners[0].tls: missing required key \"key\"");
+	expect_error("bad-tls-missing-file.yaml", 6, 13,
+		     "listeners[0].tls.cert: cannot read \"/nonexistent/wirewarden/server.crt\": No such file");
+	expect_error("bad-tls-client-cert-without-ca.yaml", 5, 58, "listeners[0].tls.client_cert: needs client_ca");
+	expect_error("bad-tls-version.yaml", 5, 58, "listeners[0].tls.min_version: \"1.1\" is not one of 1.2, 1.3");
+	expect_error("bad-admin-public-without-token.yaml", 4, 11, "admin.listen: \"0.0.0.0:9883\" is not a loopback");
+	expect_error("bad-drain.yaml", 4, 10, "shutdown.drain: \"soon\" is not a duration");
+	expect_error("bad-upstream-tls-cert-without-key.yaml", 6, 13,
+		     "listeners[0].upstream_tls.cert: cert and key go together");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +617,9 @@ int main(void)
 		cmocka_unit_test(test_patterns_match_non_utf8_bytes),
 		cmocka_unit_test(test_patterns_glob_syntax),
 		cmocka_unit_test(test_patterns_long_id_is_fast),
+		cmocka_unit_test(test_ops_keys_load),
+		cmocka_unit_test(test_ops_defaults),
+		cmocka_unit_test(test_ops_errors),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

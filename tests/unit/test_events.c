@@ -45,6 +45,7 @@ static const struct {
 	{ "listener_disabled", 0x98 }, { "credentials_expired", 0x87 }, { "connect_timeout", -1 },
 	{ "connection_limit", -1 }, { "upstream_unavailable", 0x88 }, { "upstream_closed", -1 },
 	{ "tls_handshake_failed", -1 }, { "still_open", -1 }, { "unknown", -1 },
+	{ "name_in_use", -1 }, { "unknown_command", -1 },
 };
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))

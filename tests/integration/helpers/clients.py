@@ -20,7 +20,7 @@ def rc_value(rc):
 
 class Client:
     def __init__(self, port, version=4, client_id="", clean=True, keepalive=60, bind="", username=None,
-                 password=None, will=None, host="127.0.0.1", session_expiry=None):
+                 password=None, will=None, host="127.0.0.1", session_expiry=None, tls=None):
         self.version = version
         self.port, self.host, self.keepalive, self.bind = port, host, keepalive, bind
         self.clean = clean
@@ -29,6 +29,8 @@ class Client:
             self.c = mqtt.Client(client_id=client_id, protocol=proto)
         else:
             self.c = mqtt.Client(client_id=client_id, clean_session=clean, protocol=proto)
+        if tls is not None:  # {ca_certs, certfile, keyfile}: paho's tls_set()
+            self.c.tls_set(**tls)
         if username is not None:
             self.c.username_pw_set(username, password)
         if will:

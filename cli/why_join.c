@@ -1,0 +1,435 @@
+/* Joining: which sessions, from which sources, are one connection.
+ *
+ * A broker log has its own clock, often local time without a zone. Its offset
+ * to the wire is measured on the sessions both saw (same client id and, when
+ * the log names it, the same ip:port), as the median difference of their
+ * start times; a zoneless log's offset is rounded to the time zone it almost
+ * is (a multiple of 15 minutes) when the rest is under the log's resolution.
+ * --clock-skew replaces the measurement. Then sessions join when their client
+ * id (or ip:port) is the same and their ends (and starts, when known) lie
+ * within a few seconds of each other. One session per source per story.
+ *
+ * A story's headline comes from its most telling source: a broker log that
+ * names a specific reason, then a reason code on the wire, then the wire's
+ * inference, then the rest. Where sources name different reasons, the story
+ * says so. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/why.h"
+
+#define JOIN_TOL_US 2500000      /* log resolution (1 s) plus scheduling */
+#define WIRE_TOL_US 500000       /* two wire sources of one connection end together */
+#define STORM_GAP_US 10000000    /* take-overs closer than this are one storm */
+#define STORM_MIN 3
+#define WHY_OFFSET_SAMPLE 2000
+#define SAME_SOCKET_TOL_US 30000000 /* same id from the same ip:port: the close may reach the wire late */
+
+bool why_reason_refines(const char *finer, const char *general)
+{
+	enum evt_reason f = evt_reason_from_name(finer), g = evt_reason_from_name(general);
+	if (f == EVT_R_NONE || g == EVT_R_NONE || f == g)
+		return false;
+	if (g == EVT_R_CLIENT_DISCONNECT && f == EVT_R_CLIENT_DISCONNECT_WITH_WILL)
+		return true; /* mosquitto logs both as "disconnected." */
+	if (g == EVT_R_NOT_AUTHORIZED && f == EVT_R_AUTH_FAILED)
+		return true; /* MQTT 3.1.1 CONNACK 5 covers both; the wire tells them apart by the credentials sent */
+	int fc = evt_reason_wire_code(f), gc = evt_reason_wire_code(g);
+	/* the general reason is the first row of its code (reasons.def keeps it first) */
+	return fc >= 0x80 && fc == gc && evt_reason_from_v5((uint8_t)gc) == g;
+}
+
+bool why_reasons_agree(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0 || why_reason_refines(a, b) || why_reason_refines(b, a);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void fmt_offset(int64_t us, char *buf, size_t cap)
+{
+	int64_t a = us < 0 ? -us : us;
+	if (a % 60000000 == 0 && a >= 60000000)
+		snprintf(buf, cap, "%c%02lld:%02lld", us < 0 ? '-' : '+', (long long)(a / 3600000000),
+			 (long long)(a / 60000000 % 60));
+	else
+		snprintf(buf, cap, "%+.3f s", (double)us / 1e6);
+}
+
+static void measure_offset(struct why *w, int gi)
+{
+	struct why_group *g = &w->groups[gi];
+	char off[40];
+	if (w->skew_given) {
+		g->offset_us = w->skew_us;
+		fmt_offset(g->offset_us, off, sizeof off);
+		snprintf(g->offset_how, sizeof g->offset_how, "clock offset %s applied (--clock-skew)", off);
+		return;
+	}
+	size_t cap = 0, nd = 0, wire = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		cap += w->s[i].group == gi;
+		wire += w->s[i].group < 0 && !w->s[i].storm;
+	}
+	/* a median needs no more: keeps the pairing below from growing with the square of a big log */
+	if (cap > WHY_OFFSET_SAMPLE)
+		cap = WHY_OFFSET_SAMPLE;
+	if (wire == 0)
+		cap = 0;
+	int64_t *d = malloc((cap ? cap : 1) * sizeof *d);
+	if (!d)
+		return;
+	const char *how = "client address";
+	/* sessions of the same client id from the same ip:port: one connection on both sides */
+	for (size_t i = 0; i < w->n; i++) {
+		const struct why_session *b = &w->s[i];
+		if (nd >= cap)
+			break;
+		if (b->group != gi || b->log_start_us < 0 || !strchr(b->client, ':'))
+			continue;
+		for (size_t j = 0; j < w->n; j++) {
+			const struct why_session *c = &w->s[j];
+			if (c->group >= 0 || c->storm || c->start_us < 0 || strcmp(c->client, b->client) != 0 ||
+			    strcmp(c->client_id, b->client_id) != 0)
+				continue;
+			d[nd++] = c->start_us - b->log_start_us;
+			break;
+		}
+	}
+	if (nd == 0) { /* the logs name no ports (AMPS, HiveMQ): the k-th session of an id on each side */
+		how = "client id, in order";
+		for (size_t i = 0; i < w->n && nd < cap; i++) {
+			const struct why_session *b = &w->s[i];
+			if (b->group != gi || b->log_start_us < 0)
+				continue;
+			size_t k = 0;
+			for (size_t j = 0; j < i; j++)
+				k += w->s[j].group == gi && strcmp(w->s[j].client_id, b->client_id) == 0;
+			for (size_t j = 0; j < w->n; j++) {
+				const struct why_session *c = &w->s[j];
+				if (c->group >= 0 || c->storm || c->start_us < 0 || strcmp(c->client_id, b->client_id) != 0)
+					continue;
+				if (k-- == 0) {
+					d[nd++] = c->start_us - b->log_start_us;
+					break;
+				}
+			}
+		}
+	}
+	if (nd == 0) {
+		g->offset_us = 0;
+		snprintf(g->offset_how, sizeof g->offset_how, "no session seen by both this log and the wire: %s",
+			 g->zoneless_seen ? "its zoneless times are read as UTC" : "its times are taken as they are");
+		free(d);
+		return;
+	}
+	qsort(d, nd, sizeof *d, cmp_i64);
+	int64_t med = d[nd / 2];
+	free(d);
+	int64_t zone = (med >= 0 ? med + 450000000 : med - 450000000) / 900000000 * 900000000;
+	int64_t rest = med - zone;
+	bool whole_zone = g->zoneless_seen && rest > -2000000 && rest < 2000000;
+	if (!g->zoneless_seen && med > -2000000 && med < 2000000)
+		g->offset_us = 0; /* a zoned log within its resolution of the wire: no skew worth a claim */
+	else
+		g->offset_us = whole_zone ? zone : med;
+	fmt_offset(g->offset_us, off, sizeof off);
+	snprintf(g->offset_how, sizeof g->offset_how, "clock offset %s applied (%s%s; median of %zu session%s matched by %s)",
+		 off, g->zoneless_seen ? "times without a zone" : "times with a zone",
+		 g->zoneless_seen && !whole_zone && g->offset_us ? ", not a whole time zone: the clocks differ" :
+		 !g->zoneless_seen && g->offset_us ? ": the clocks differ" : "",
+		 nd, nd == 1 ? "" : "s", how);
+}
+
+static int rank(const struct why_session *s)
+{
+	bool weak = strcmp(s->reason, "unknown") == 0 || strcmp(s->reason, "client_vanished") == 0 ||
+		    strcmp(s->reason, "still_open") == 0 || s->reason[0] == 0;
+	if (s->group >= 0)
+		return weak ? 1 : 4;
+	if (strcmp(s->confidence, "stated") == 0)
+		return 3;
+	if (strcmp(s->confidence, "inferred") == 0)
+		return 2;
+	return 0;
+}
+
+static bool joinable(const struct why *w, const struct why_story *st, const struct why_session *s)
+{
+	for (unsigned m = 0; m < st->n; m++) {
+		const struct why_session *o = &w->s[st->member[m]];
+		if (o->source == s->source || (o->group >= 0 && o->group == s->group))
+			return false; /* one session per source (per broker, for rotated logs) */
+	}
+	const struct why_session *h = &w->s[st->member[0]];
+	bool same_addr = h->client[0] && strcmp(h->client, s->client) == 0 && strchr(h->client, ':');
+	bool same_id = h->client_id[0] && strcmp(h->client_id, s->client_id) == 0;
+	if (!same_id && !same_addr)
+		return false;
+	if ((h->anonymous || s->anonymous) && !same_addr)
+		return false;
+	if (h->client[0] && s->client[0] && strchr(h->client, ':') && strchr(s->client, ':') && !same_addr)
+		return false; /* both name the connection's port and they differ */
+	int64_t tol = h->group < 0 && s->group < 0 ? WIRE_TOL_US : JOIN_TOL_US;
+	if (same_addr && same_id)
+		tol = SAME_SOCKET_TOL_US; /* one socket: only the times of its close may differ */
+	if (h->end_us >= 0 && s->end_us >= 0 && llabs(h->end_us - s->end_us) > tol &&
+	    strcmp(h->reason, "still_open") != 0 && strcmp(s->reason, "still_open") != 0)
+		return false;
+	if (h->start_us >= 0 && s->start_us >= 0 && llabs(h->start_us - s->start_us) > tol)
+		return false;
+	return true;
+}
+
+static const struct why *sort_w;
+static int by_time(const void *a, const void *b)
+{
+	const struct why_session *x = &sort_w->s[*(const int *)a], *y = &sort_w->s[*(const int *)b];
+	int64_t tx = x->end_us >= 0 ? x->end_us : x->start_us, ty = y->end_us >= 0 ? y->end_us : y->start_us;
+	return (tx > ty) - (tx < ty);
+}
+
+static const char *who(const struct why_session *s)
+{
+	return s->group >= 0 ? "broker log" : strcmp(s->kind, "capture") == 0 ? "wire" : "event log";
+}
+
+static void disagreements(struct why *w, struct why_story *st)
+{
+	const struct why_session *p = &w->s[st->primary];
+	for (unsigned m = 0; m < st->n && st->n_disagree < 2; m++) {
+		const struct why_session *o = &w->s[st->member[m]];
+		if (st->member[m] == st->primary || strcmp(o->reason, "still_open") == 0 ||
+		    strcmp(p->reason, "still_open") == 0)
+			continue;
+		bool reason_differs = !why_reasons_agree(o->reason, p->reason) && strcmp(o->reason, "unknown") != 0 &&
+				      strcmp(p->reason, "unknown") != 0;
+		bool closer_differs = strcmp(o->closed_by, "unknown") != 0 && strcmp(p->closed_by, "unknown") != 0 &&
+				      o->closed_by[0] && p->closed_by[0] && strcmp(o->closed_by, p->closed_by) != 0;
+		if (!reason_differs && !closer_differs)
+			continue;
+		const struct why_session *a = p->group >= 0 ? p : o, *b = p->group >= 0 ? o : p;
+		/* each side in its own words: the log's sentence, the wire's first two pieces of evidence */
+		const char *said = a->n_evidence ? a->evidence[0] : "";
+		const char *colon = a->group >= 0 ? strstr(said, ": ") : NULL;
+		if (colon && colon - said < 40)
+			said = colon + 2; /* the sentence without the log's timestamp */
+		char line[WHY_DISAGREE * 2];
+		snprintf(line, sizeof line, "%s: %s (\"%.100s\"); %s: %s, closed by %s%s%.110s%s%.110s%s", who(a), a->reason, said,
+			 who(b), b->reason, b->closed_by[0] ? b->closed_by : "unknown", b->n_evidence ? " (" : "",
+			 b->n_evidence ? b->evidence[0] : "", b->n_evidence > 1 ? "; " : "", b->n_evidence > 1 ? b->evidence[1] : "",
+			 b->n_evidence ? ")" : "");
+		why_copy(st->disagree[st->n_disagree++], WHY_DISAGREE, line);
+	}
+}
+
+/* A broker log's close and the wire's end far apart: worth a line. */
+static void timing(struct why *w, struct why_story *st)
+{
+	for (unsigned m = 0; m < st->n && st->n_disagree < 2; m++) {
+		const struct why_session *b = &w->s[st->member[m]];
+		if (b->group < 0 || b->end_us < 0 || strcmp(b->reason, "still_open") == 0)
+			continue;
+		for (unsigned k = 0; k < st->n; k++) {
+			const struct why_session *c = &w->s[st->member[k]];
+			if (c->group >= 0 || c->end_us < 0 || strcmp(c->reason, "still_open") == 0)
+				continue;
+			int64_t d = c->end_us - b->end_us;
+			if (d > 1500000 || d < -1500000) {
+				snprintf(st->disagree[st->n_disagree++], WHY_DISAGREE,
+					 "timing: the broker log closes it %.1f s %s the connection ends on the wire",
+					 (double)(d < 0 ? -d : d) / 1e6, d > 0 ? "before" : "after");
+				return;
+			}
+		}
+	}
+}
+
+static int story_by_id_time(const void *a, const void *b)
+{
+	const struct why_story *x = &sort_w->stories[*(const int *)a], *y = &sort_w->stories[*(const int *)b];
+	int c = strcmp(sort_w->s[x->primary].client_id, sort_w->s[y->primary].client_id);
+	if (c)
+		return c;
+	return (x->end_us > y->end_us) - (x->end_us < y->end_us);
+}
+
+static void add_source(struct why_storm *g, const char *source, const char *kind)
+{
+	for (unsigned i = 0; i < g->n_sources; i++)
+		if (g->sources[i] == source)
+			return;
+	if (g->n_sources < 6) {
+		g->sources[g->n_sources] = source;
+		g->kinds[g->n_sources++] = kind;
+	}
+}
+
+static void add_addr(struct why_storm *g, const char *client)
+{
+	char addr[64];
+	why_copy(addr, sizeof addr, client);
+	char *colon = strrchr(addr, ':');
+	if (colon && addr[0] != '[')
+		*colon = 0; /* the hosts that share the id, not each reconnect's port */
+	if (!addr[0])
+		return;
+	for (unsigned i = 0; i < g->n_addrs; i++)
+		if (strcmp(g->addrs[i], addr) == 0)
+			return;
+	if (g->n_addrs < 4)
+		why_copy(g->addrs[g->n_addrs++], sizeof g->addrs[0], addr);
+	else
+		g->n_addrs_more++;
+}
+
+/* Runs of take-overs of one client id become one storm entry. */
+static void find_storms(struct why *w)
+{
+	if (w->n_stories == 0)
+		return;
+	int *ix = malloc(w->n_stories * sizeof *ix);
+	w->storms = calloc(w->n_stories, sizeof *w->storms);
+	if (!ix || !w->storms) {
+		free(ix);
+		return;
+	}
+	for (size_t i = 0; i < w->n_stories; i++)
+		ix[i] = (int)i;
+	sort_w = w;
+	qsort(ix, w->n_stories, sizeof *ix, story_by_id_time);
+	for (size_t i = 0; i < w->n_stories;) {
+		size_t j = i;
+		const struct why_story *a = &w->stories[ix[i]];
+		if (strcmp(w->s[a->primary].reason, "session_taken_over") != 0) {
+			i++;
+			continue;
+		}
+		while (j + 1 < w->n_stories) {
+			const struct why_story *p = &w->stories[ix[j]], *q = &w->stories[ix[j + 1]];
+			if (strcmp(w->s[q->primary].client_id, w->s[p->primary].client_id) != 0 ||
+			    strcmp(w->s[q->primary].reason, "session_taken_over") != 0 || q->end_us - p->end_us > STORM_GAP_US)
+				break;
+			j++;
+		}
+		if (j - i + 1 >= STORM_MIN) {
+			struct why_storm *g = &w->storms[w->n_storms];
+			why_copy(g->client_id, sizeof g->client_id, w->s[a->primary].client_id);
+			g->start_us = INT64_MAX;
+			g->end_us = INT64_MIN;
+			for (size_t k = i; k <= j; k++) {
+				struct why_story *st = &w->stories[ix[k]];
+				st->group_of = (int)w->n_storms;
+				int64_t t0 = st->start_us >= 0 ? st->start_us : st->end_us;
+				g->start_us = t0 < g->start_us ? t0 : g->start_us;
+				g->end_us = st->end_us > g->end_us ? st->end_us : g->end_us;
+				for (unsigned m = 0; m < st->n; m++) {
+					const struct why_session *s = &w->s[st->member[m]];
+					add_source(g, s->source, s->kind);
+					add_addr(g, s->client);
+				}
+			}
+			g->count = (long long)(j - i + 1);
+			/* the engine's own storm events of this id fold in */
+			for (size_t s = 0; s < w->n; s++) {
+				struct why_session *e = &w->s[s];
+				if (e->storm && strcmp(e->client_id, g->client_id) == 0 && e->end_us >= g->start_us - STORM_GAP_US &&
+				    e->end_us <= g->end_us + STORM_GAP_US) {
+					e->story = -2; /* shown within the group */
+					add_source(g, e->source, e->kind);
+				}
+			}
+			w->n_storms++;
+		}
+		i = j + 1;
+	}
+	free(ix);
+}
+
+void why_join(struct why *w)
+{
+	for (int gi = 0; gi < WHY_GROUPS; gi++)
+		if (w->groups[gi].used)
+			measure_offset(w, gi);
+	for (size_t i = 0; i < w->n; i++) {
+		struct why_session *s = &w->s[i];
+		s->story = -1;
+		if (s->group < 0)
+			continue;
+		int64_t off = w->groups[s->group].offset_us;
+		s->start_us = s->log_start_us >= 0 ? s->log_start_us + off : -1;
+		s->end_us = s->log_end_us >= 0 ? s->log_end_us + off : -1;
+	}
+	int *ix = malloc((w->n ? w->n : 1) * sizeof *ix);
+	w->stories = calloc(w->n ? w->n : 1, sizeof *w->stories);
+	if (!ix || !w->stories) {
+		free(ix);
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < w->n; i++)
+		if (!w->s[i].storm)
+			ix[k++] = (int)i;
+	sort_w = w;
+	qsort(ix, k, sizeof *ix, by_time);
+	for (size_t a = 0; a < k; a++) {
+		struct why_session *s = &w->s[ix[a]];
+		int best = -1;
+		int64_t best_d = INT64_MAX;
+		/* stories whose sessions ended shortly before this one (the list is in end order) */
+		for (size_t b = a; b-- > 0;) {
+			const struct why_session *o = &w->s[ix[b]];
+			int64_t to = o->end_us >= 0 ? o->end_us : o->start_us, ts = s->end_us >= 0 ? s->end_us : s->start_us;
+			if (ts - to > SAME_SOCKET_TOL_US && strcmp(o->reason, "still_open") != 0)
+				break;
+			struct why_story *st = &w->stories[o->story];
+			if (!joinable(w, st, s))
+				continue;
+			int64_t d = llabs(ts - to) - (strcmp(o->client, s->client) == 0 ? 1000000 : 0);
+			if (d < best_d)
+				best_d = d, best = o->story;
+		}
+		if (best < 0) {
+			best = (int)w->n_stories++;
+			w->stories[best].group_of = -1;
+		}
+		struct why_story *st = &w->stories[best];
+		if (st->n < 8)
+			st->member[st->n++] = ix[a];
+		s->story = best;
+	}
+	free(ix);
+	for (size_t i = 0; i < w->n_stories; i++) {
+		struct why_story *st = &w->stories[i];
+		st->primary = st->member[0];
+		st->start_us = -1;
+		st->end_us = -1;
+		for (unsigned m = 0; m < st->n; m++) {
+			const struct why_session *s = &w->s[st->member[m]];
+			const struct why_session *p = &w->s[st->primary];
+			if (rank(s) > rank(p) || (rank(s) == rank(p) && p->group >= 0 && s->group < 0))
+				st->primary = st->member[m];
+			/* the wire's times when it has them: the log's are a second coarse */
+			if (s->group < 0 || st->start_us < 0)
+				if (s->start_us >= 0 && (st->start_us < 0 || s->group < 0))
+					st->start_us = s->start_us;
+			if (s->group < 0 || st->end_us < 0)
+				if (s->end_us >= 0 && (st->end_us < 0 || s->group < 0))
+					st->end_us = s->end_us;
+		}
+		/* a source that agrees in finer words makes the headline (0x04 over "disconnected.") */
+		for (unsigned m = 0; m < st->n; m++) {
+			const struct why_session *s = &w->s[st->member[m]];
+			if (why_reason_refines(s->reason, w->s[st->primary].reason))
+				st->primary = st->member[m];
+		}
+		disagreements(w, st);
+		timing(w, st);
+	}
+	find_storms(w);
+}

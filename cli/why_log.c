@@ -1,0 +1,85 @@
+/* The broker log readers as a set: lookup by name, detection from a sample of
+ * lines, and the string helpers they share. */
+#include <string.h>
+
+#include "cli/why_log.h"
+
+static const struct why_format *const formats[] = {
+	/* most specific shapes first: an AMPS or EMQX line would also pass a loose test */
+	&why_format_amps, &why_format_emqx, &why_format_hivemq, &why_format_mosquitto,
+};
+#define N_FORMATS (sizeof formats / sizeof formats[0])
+
+const struct why_format *why_format_find(const char *name)
+{
+	for (size_t i = 0; i < N_FORMATS; i++)
+		if (strcmp(formats[i]->name, name) == 0)
+			return formats[i];
+	return NULL;
+}
+
+const struct why_format *why_format_detect(const struct why_text *lines, size_t n)
+{
+	size_t best = 0;
+	const struct why_format *pick = NULL;
+	for (size_t f = 0; f < N_FORMATS; f++) {
+		size_t hits = 0;
+		for (size_t i = 0; i < n; i++)
+			hits += formats[f]->looks_like(lines[i].p, lines[i].n);
+		if (hits > best) {
+			best = hits;
+			pick = formats[f];
+		}
+	}
+	return pick;
+}
+
+void why_rec_clear(struct why_rec *r)
+{
+	memset(r, 0, sizeof *r);
+	r->keepalive = -1;
+	r->reason = EVT_R_NONE;
+	r->closed_by = EVT_BY_NONE;
+	r->confidence = EVT_CONF_NONE;
+}
+
+bool why_starts(const char *s, size_t n, const char *prefix)
+{
+	size_t k = strlen(prefix);
+	return n >= k && memcmp(s, prefix, k) == 0;
+}
+
+const char *why_find(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	if (k == 0)
+		return s;
+	while (n >= k) {
+		const char *p = memchr(s, needle[0], n - k + 1);
+		if (!p)
+			return NULL;
+		if (memcmp(p, needle, k) == 0)
+			return p;
+		n -= (size_t)(p - s) + 1;
+		s = p + 1;
+	}
+	return NULL;
+}
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool why_contains_ci(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++) {
+		size_t j = 0;
+		while (j < k && lower(s[i + j]) == lower(needle[j]))
+			j++;
+		if (j == k)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,381 @@
+"""`wirewarden why` over broker logs, alone and joined with the wire.
+
+Mosquitto: the real logs recorded with their captures by tests/tools/record_fixtures.py
+(tests/data/recorded/*.mosquitto.log, log_type all, log_timestamp_format %Y-%m-%dT%H:%M:%S),
+and variants the tests derive from them here (rotated mid-session, shifted to another clock,
+epoch timestamps, mosquitto 1.x wording). AMPS and HiveMQ: the seeds' lines verbatim, with
+lines of the same shapes around them; EMQX: its documented text log shape
+(tests/data/brokerlogs/README.md says which line is which)."""
+import glob
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REC = os.path.join(TOP, "tests", "data", "recorded")
+LOGS = os.path.join(TOP, "tests", "data", "brokerlogs")
+WW = os.environ.get("WIREWARDEN", os.path.join(TOP, "build", "wirewarden"))
+
+
+def rec(name):
+    return os.path.join(REC, name)
+
+
+def why(*args, check=True):
+    r = subprocess.run([WW, "why", *args], capture_output=True, timeout=120)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def objects(*args):
+    return [json.loads(l) for l in why(*args, "--json").stdout.decode().splitlines()]
+
+
+def sessions(*args):
+    return [o for o in objects(*args) if o["type"] == "session"]
+
+
+def kinds(s):
+    return sorted(x["kind"] for x in s["sources"])
+
+
+def shifted(src, dst, delta_s):
+    """A copy of a recorded mosquitto log with every timestamp moved by delta_s: another clock."""
+    import datetime
+    out = []
+    for line in open(src):
+        m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d): ", line)
+        if m:
+            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S") + datetime.timedelta(seconds=delta_s)
+            line = t.strftime("%Y-%m-%dT%H:%M:%S") + line[len(m.group(1)):]
+        out.append(line)
+    dst.write_text("".join(out))
+    return str(dst)
+
+
+# ---- mosquitto with the wire: the sources agree ----
+
+def test_keepalive_joined_and_agreeing():
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1
+    s = s[0]
+    assert kinds(s) == ["capture", "mosquitto log"]
+    assert s["reason"] == "keepalive_timeout" and s["closed_by"] == "broker" and s["confidence"] == "stated"
+    assert s["disagreements"] == []
+    log = [x for x in s["sources"] if x["kind"] == "mosquitto log"][0]
+    assert log["clock_offset_s"] == 0
+    assert any("has exceeded timeout" in e for e in log["evidence"])
+    assert s["client"].startswith("127.0.0.1:")
+
+
+RECORDED = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(REC, "*.pcap")))
+
+
+@pytest.mark.parametrize("scenario", RECORDED)
+def test_every_recorded_scenario_joins_without_disagreeing(scenario):
+    """Each connection mosquitto logged a close for is one entry with both sources, and where
+    both name a reason they agree (mosquitto's log is the ground truth of these recordings)."""
+    log = rec(scenario + ".mosquitto.log")
+    # closes of named clients (a "<unknown>" one never sent a CONNECT the wire could name)
+    closes = sum(1 for l in open(log) if re.search(
+        r": Client (?!<unknown>)\S+ (disconnected|closed its|has exceeded|already connected|been disconnected)", l))
+    objs = objects("*", rec(scenario + ".pcap"), log)
+    entries = [o for o in objs if o["type"] == "session"]
+    for o in entries:
+        assert all("sources disagree" not in d and not d.startswith("broker log") for d in o["disagreements"]
+                   if not d.startswith("timing")), o
+    joined = [o for o in entries if kinds(o) == ["capture", "mosquitto log"]]
+    storms = [o for o in objs if o["type"] == "takeover_storm"]
+    assert joined or storms or closes == 0
+    assert len(joined) + sum(o["count"] for o in storms) >= min(closes, len(entries)) - 1
+
+
+def test_refused_connect_known_by_address_in_the_log_by_id_on_the_wire():
+    # mosquitto logs "Client <unknown> disconnected, not authorised." and the socket's address;
+    # the capture has the CONNECT with the id. They join on ip:port.
+    s = sessions("badpw-v311", rec("v311-auth-refused.pcap"), rec("v311-auth-refused.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+    assert s[0]["client_id"] == "badpw-v311" and s[0]["reason"] == "auth_failed"
+    assert s[0]["disagreements"] == []  # a 3.1.1 CONNACK 5 is both not_authorized and auth_failed
+    # and the log's anonymous closes do not show up as sessions of somebody else
+    assert len(sessions("good-v311", rec("v311-auth-refused.pcap"), rec("v311-auth-refused.mosquitto.log"))) == 1
+
+
+def test_broker_log_explains_what_the_wire_cannot():
+    s = sessions("big-v311", rec("v311-packet-too-large.pcap"), rec("v311-packet-too-large.mosquitto.log"))[0]
+    assert s["reason"] == "packet_too_large" and s["disagreements"] == []
+    wire = [x for x in s["sources"] if x["kind"] == "capture"][0]
+    assert wire["reason"] == "unknown"
+    s = sessions("shut-a-v311", rec("v311-server-shutdown.pcap"), rec("v311-server-shutdown.mosquitto.log"))[0]
+    assert s["reason"] == "server_shutdown"
+
+
+def test_finer_words_win_the_headline():
+    # mosquitto logs "Bad client ... sending multiple CONNECT messages." then "disconnected due to protocol error."
+    s = sessions("bad-double-connect-v311", rec("v311-err-double-connect.pcap"),
+                 rec("v311-err-double-connect.mosquitto.log"))[0]
+    assert s["reason"] == "protocol_error_second_connect" and s["disagreements"] == []
+    # "Client dashboard disconnected." is mosquitto's wording for a DISCONNECT 0x04 too
+    s = [x for x in sessions("dashboard", rec("demo.pcap"), rec("demo.mosquitto.log"))][0]
+    assert s["reason"] == "client_disconnect_with_will" and s["disagreements"] == []
+
+
+def test_late_close_on_the_wire_is_noted():
+    s = sessions("stuck-v311", rec("v311-slow-consumer.pcap"), rec("v311-slow-consumer.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+    assert any(d.startswith("timing: the broker log closes it") for d in s[0]["disagreements"])
+
+
+# ---- the sources disagree ----
+
+def test_socket_error_against_the_wire(tmp_path):
+    # the 1.x sentence for the same connection: "Socket error on client ..., disconnecting."
+    text = open(rec("v311-keepalive.mosquitto.log")).read().replace(
+        "Client silent-v311 has exceeded timeout, disconnecting.", "Socket error on client silent-v311, disconnecting.")
+    log = tmp_path / "old-mosquitto.log"
+    log.write_text(text)
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), str(log))
+    assert len(s) == 1
+    s = s[0]
+    assert s["reason"] == "keepalive_timeout"  # the wire's inference over the log's vague sentence
+    assert len(s["disagreements"]) == 1
+    d = s["disagreements"][0]
+    assert d.startswith("broker log: client_vanished") and "wire: keepalive_timeout, closed by broker" in d
+    out = why("silent-v311", rec("v311-keepalive.pcap"), str(log)).stdout.decode()
+    assert "! sources disagree: broker log: client_vanished" in out and "keep-alive 2 s" in out
+
+
+# ---- one source is missing ----
+
+def test_log_alone_and_capture_alone():
+    s = sessions("silent-v311", rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["mosquitto log"] and s[0]["reason"] == "keepalive_timeout"
+    assert s[0]["start"].startswith("2026-11-23T20:12:16") and s[0]["duration_s"] == 5.0
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture"]
+    out = why("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log")).stdout.decode()
+    assert "no session seen by both this log and the wire" in out
+
+
+def test_log_that_ends_with_the_session_open(tmp_path):
+    lines = open(rec("v311-keepalive.mosquitto.log")).read().splitlines(True)
+    log = tmp_path / "cut.log"
+    log.write_text("".join(l for l in lines if "exceeded timeout" not in l))
+    s = sessions("silent-v311", str(log))[0]
+    assert s["reason"] == "still_open" and "ends" in s["evidence"][0]
+
+
+# ---- clocks ----
+
+def test_zoneless_log_in_another_time_zone(tmp_path):
+    log = shifted(rec("v311-keepalive.mosquitto.log"), tmp_path / "cest.log", 2 * 3600)
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), log)
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+    src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
+    assert src["clock_offset_s"] == -7200
+    assert "-02:00 applied" in src["clock"]
+    assert "mosquitto: clock offset -02:00 applied" in why("silent-v311", rec("v311-keepalive.pcap"), log).stdout.decode()
+
+
+def test_skewed_clock_measured_and_forced(tmp_path):
+    log = shifted(rec("v5-pubsub.mosquitto.log"), tmp_path / "skew.log", 3600 + 37)
+    s = sessions("v5-sub-a", rec("v5-pubsub.pcap"), log)
+    src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
+    assert abs(src["clock_offset_s"] + 3637) < 1.5 and "the clocks differ" in src["clock"]
+    assert kinds(s[0]) == ["capture", "mosquitto log"]
+    s = sessions("v5-sub-a", rec("v5-pubsub.pcap"), log, "--clock-skew", "-3637")
+    src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
+    assert src["clock_offset_s"] == -3637 and "--clock-skew" in src["clock"]
+    # a wrong forced skew leaves the two apart: the log's session stands alone
+    s = sessions("v5-sub-a", rec("v5-pubsub.pcap"), log, "--clock-skew", "0")
+    assert sorted(kinds(x)[0] for x in s) == ["capture", "mosquitto log"]
+
+
+def test_epoch_timestamps(tmp_path):
+    import calendar
+    import time
+    out = []
+    for line in open(rec("v311-keepalive.mosquitto.log")):
+        t, rest = line.split(": ", 1)
+        out.append("%d: %s" % (calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%S")), rest))
+    log = tmp_path / "epoch.log"
+    log.write_text("".join(out))
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), str(log))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+    assert [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]["clock_offset_s"] == 0
+
+
+# ---- a log rotated mid-session ----
+
+def test_rotated_log_joins_one_session(tmp_path):
+    lines = open(rec("v311-keepalive.mosquitto.log")).read().splitlines(True)
+    cut = next(i for i, l in enumerate(lines) if "Sending CONNACK" in l) + 1
+    old, new = tmp_path / "mosquitto.log.1", tmp_path / "mosquitto.log"
+    old.write_text("".join(lines[:cut]))
+    new.write_text("".join(lines[cut:]))
+    # given newest first, as a shell glob would: the files are put in time order
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), str(new), str(old))
+    assert len(s) == 1
+    src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
+    assert src["source"] == str(old) and src["source_end"] == str(new)
+    assert src["reason"] == "keepalive_timeout" and src["start"].startswith("2026-11-23T20:12:16")
+    assert "rotated" in why("silent-v311", str(new), str(old)).stdout.decode()
+
+
+# ---- selection, storms, context ----
+
+def test_address_selects_the_joined_session():
+    cap = rec("v311-keepalive.pcap")
+    client = sessions("silent-v311", cap)[0]["client"]
+    s = sessions(client, cap, rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+
+
+def test_takeover_storm_is_one_entry():
+    objs = objects("twin-v311", rec("v311-takeover-storm.pcap"), rec("v311-takeover-storm.mosquitto.log"))
+    storms = [o for o in objs if o["type"] == "takeover_storm"]
+    assert len(storms) == 1
+    st = storms[0]
+    assert st["count"] == 7 and sorted(st["clients"]) == ["127.0.0.2", "127.0.0.3"]
+    assert sorted(x["kind"] for x in st["sources"]) == ["capture", "mosquitto log"]
+    assert [o["reason"] for o in objs if o["type"] == "session"] == ["client_disconnect"]
+    out = why("twin-v311", rec("v311-takeover-storm.pcap"), rec("v311-takeover-storm.mosquitto.log")).stdout.decode()
+    assert "TAKE-OVER STORM (7 take-overs)" in out and len(out.splitlines()) < 20
+
+
+def test_since_until():
+    args = ["sensor-*", rec("demo.pcap"), rec("demo.mosquitto.log")]
+    every = sessions(*args)
+    ends = sorted(s["end"] for s in every)
+    assert len(ends) >= 3
+    later = sessions(*args, "--since", ends[1])
+    assert len(later) == len([e for e in ends if e >= ends[1]])
+    earlier = sessions(*args, "--until", "2000-01-01")
+    assert earlier == []
+    assert why(*args, "--since", "yesterday", check=False).returncode == 2
+
+
+def test_unknown_line_naming_the_client_is_kept(tmp_path):
+    lines = open(rec("v311-keepalive.mosquitto.log")).read().splitlines(True)
+    lines.insert(4, "2026-11-23T20:12:17: Plugin says silent-v311 looks sleepy today.\n")
+    lines.append("2026-11-23T20:15:00: Plugin says silent-v311 was seen again.\n")
+    log = tmp_path / "plugin.log"
+    log.write_text("".join(lines))
+    objs = objects("silent-v311", str(log))
+    s = [o for o in objs if o["type"] == "session"][0]
+    assert any("looks sleepy" in e for e in s["evidence"])
+    ctx = [o for o in objs if o["type"] == "context"]
+    assert len(ctx) == 1 and "seen again" in ctx[0]["text"]
+    assert "other lines naming silent-v311" in why("silent-v311", str(log)).stdout.decode()
+
+
+# ---- AMPS, HiveMQ, EMQX ----
+
+def test_amps_seed_lines():
+    amps = os.path.join(LOGS, "amps.log")
+    by = {}
+    for s in sessions("*", amps):
+        by.setdefault(s["client_id"], []).append(s)
+    assert by["sleepy-client"][0]["reason"] == "slow_consumer" and by["sleepy-client"][0]["confidence"] == "stated"
+    assert by["no-heartbeat-client"][0]["reason"] == "keepalive_timeout"
+    assert [s["reason"] for s in by["my-name"]] == ["client_vanished", "session_taken_over"]
+    assert by["amps-json-tcp-18"][0]["reason"] == "listener_disabled"
+    assert by["amps-json-tcp-18"][0]["confidence"] == "inferred"
+    assert by["early-bird"][0]["reason"] == "unknown"  # AMPS logs no reason when it did not act
+    ctx = [o for o in objects("my-name", amps) if o["type"] == "context"]
+    assert len(ctx) == 1 and "99-0001" in ctx[0]["text"]
+    assert sessions("*", amps)[0]["end"].startswith("2019-11-20T23:30:00.1")  # -08:00 applied
+
+
+def test_hivemq_event_and_main_logs():
+    ev, main = os.path.join(LOGS, "event.log"), os.path.join(LOGS, "hivemq.log")
+    by = {}
+    for s in sessions("*", ev, main):
+        by.setdefault(s["client_id"], []).append(s)
+    assert [s["reason"] for s in by["abc"]] == ["receive_maximum_exceeded", "protocol_error_second_connect"]
+    assert all(s["closed_by"] == "broker" for s in by["abc"])
+    assert by["lost-one"][0]["reason"] == "client_vanished"
+    assert by["xxxx"][0]["reason"] == "credentials_expired"  # the reason is in hivemq.log, the close in event.log
+    assert by["polite"][0]["reason"] == "client_disconnect"
+    assert "UNKNOWN" not in by and "" not in by
+    assert sessions("xxxx", ev)[0]["reason"] == "client_vanished"  # without hivemq.log, no reason
+
+
+def test_emqx_lines():
+    by = {}
+    for s in sessions("c*", os.path.join(LOGS, "emqx.log")):
+        by.setdefault(s["client_id"], []).append(s["reason"])
+    assert by == {"c1": ["keepalive_timeout", "session_taken_over", "client_disconnect"],
+                  "c2": ["client_vanished"], "c3": ["admin_disconnect"]}
+
+
+# ---- --summary ----
+
+def test_summary_per_source():
+    out = [json.loads(l) for l in why("--summary", "--json", rec("demo.pcap"), rec("demo.mosquitto.log"),
+                                      os.path.join(LOGS, "amps.log")).stdout.decode().splitlines()]
+    by = {o["kind"]: o for o in out}
+    assert set(by) == {"capture", "mosquitto log", "amps log"}
+    for k in ("capture", "mosquitto log"):
+        assert by[k]["reasons"]["keepalive_timeout"] >= 1 and by[k]["reasons"]["session_taken_over"] >= 1
+        assert {"client_id": "sensor-2", "disconnects": 2} in by[k]["top_clients"]
+    amps = by["amps log"]
+    assert amps["disconnects"] == 7 and amps["top_clients"][0] == {"client_id": "my-name", "disconnects": 2}
+    # the lines before a bare 07-0013 say why, as in the session view
+    assert amps["reasons"] == {"unknown": 1, "slow_consumer": 1, "listener_disabled": 2, "client_vanished": 1,
+                               "session_taken_over": 1, "keepalive_timeout": 1}
+    text = why("--summary", rec("demo.pcap")).stdout.decode()
+    assert "clients that disconnect most:" in text and "W2101" in text
+    assert why("--summary", check=False).returncode == 2
+
+
+# ---- bad input ----
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 64)
+    r = why("x", str(junk), check=False)
+    assert r.returncode == 2 and b"not a capture" in r.stderr
+    assert why("x", str(tmp_path / "missing.log"), check=False).returncode == 2
+    assert why("x", str(junk), "--format", "nats", check=False).returncode == 2
+    # a mosquitto-shaped log with a 3 MB line and binary noise: read, no crash
+    log = tmp_path / "long.log"
+    with open(log, "wb") as f:
+        f.write(open(rec("v311-keepalive.mosquitto.log"), "rb").read())
+        f.write(b"2026-11-23T20:12:22: " + b"A" * (3 << 20) + b"\n")
+        f.write(b"2026-11-23T20:12:23: Client \xff\x00\x1b[31m disconnected.\n")
+    r = why("*", str(log))
+    assert b"over-long" in r.stderr
+    assert "keepalive_timeout" in r.stdout.decode()
+    # --format forces a reader: a mosquitto log read as AMPS has no sessions
+    assert sessions("*", rec("v311-keepalive.mosquitto.log"), "--format", "amps") == []
+
+
+# ---- AMPS-shaped logs of the AMPS test peer (branch ampspeer), when this tree has them ----
+
+AMPS_REC = os.path.join(TOP, "tests", "data", "recorded-amps")
+PEER_LOGS = sorted(glob.glob(os.path.join(AMPS_REC, "*.amps-peer.log")))
+# the peer's reason words (its PEER-0013 ground truth) as the AMPS log alone can tell them
+TRUTH = {"name in use": "session_taken_over", "heartbeat": "keepalive_timeout", "auth failure": "auth_failed",
+         "entitlement reset": "credentials_expired", "unknown command": "protocol_error",
+         "not entitled": "not_authorized", "slow client": "slow_consumer", "transport disabled": "listener_disabled",
+         # AMPS logs nothing more than 07-0013 for these: the log alone cannot say
+         "admin disconnect": "unknown", "connection closed": "unknown"}
+
+
+@pytest.mark.skipif(not PEER_LOGS, reason="no tests/data/recorded-amps in this tree (branch ampspeer)")
+@pytest.mark.parametrize("path", PEER_LOGS, ids=[os.path.basename(p) for p in PEER_LOGS])
+def test_amps_peer_logs_read_as_the_peer_says(path):
+    truth = re.findall(r"PEER-0013 client\[([^\]]*)\] from \S+ closed by (\w+), reason\[([^\]]*)\]", open(path).read())
+    objs = objects("*", path)
+    got = sorted((o["client_id"], o["reason"]) for o in objs if o["type"] == "session")
+    storms = {o["client_id"]: o["count"] for o in objs if o["type"] == "takeover_storm"}
+    want = sorted((c, TRUTH[r]) for c, by, r in truth)
+    for c, n in storms.items():  # a storm entry stands for its take-overs
+        for _ in range(n):
+            want.remove((c, "session_taken_over"))
+    assert got == want

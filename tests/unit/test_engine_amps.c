@@ -1,0 +1,423 @@
+/* The session engine on AMPS facts, fake clock: the same policies as MQTT
+ * (heartbeat at 2 x the started interval, name in use take-overs and storms,
+ * unknown command, access, slow client) and the reasons settled when the
+ * server closes without a word, each with its AMPS words (amps_reason). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "policy/engine.h"
+#include "sink/sink.h"
+
+#define S(x) ((int64_t)((x) * 1000000.0))
+
+struct seen {
+	enum evt_code code;
+	enum evt_reason reason;
+	enum evt_party closed_by;
+	enum evt_mode mode;
+	enum evt_confidence conf;
+	char amps[32], protocol[8];
+	char detail[256], evidence[1024];
+};
+static struct seen events[64];
+static unsigned n_events;
+
+static void capture(void *ctx, const struct evt *e)
+{
+	(void)ctx;
+	if (n_events >= 64)
+		return;
+	struct seen *s = &events[n_events++];
+	s->code = e->code;
+	s->reason = e->reason;
+	s->closed_by = e->closed_by;
+	s->mode = e->mode;
+	s->conf = e->confidence;
+	snprintf(s->amps, sizeof s->amps, "%s", e->amps_reason ? e->amps_reason : "");
+	snprintf(s->protocol, sizeof s->protocol, "%s", e->protocol ? e->protocol : "");
+	snprintf(s->detail, sizeof s->detail, "%s", e->detail);
+	s->evidence[0] = 0;
+	for (unsigned i = 0; i < e->n_evidence; i++) {
+		size_t at = strlen(s->evidence);
+		snprintf(s->evidence + at, sizeof s->evidence - at, "%s | ", e->evidence[i].text);
+	}
+}
+
+static const struct seen *find(enum evt_code code, unsigned nth)
+{
+	for (unsigned i = 0; i < n_events; i++)
+		if (events[i].code == code && nth-- == 0)
+			return &events[i];
+	return NULL;
+}
+
+static struct engine *eng;
+static struct ww_config cfg;
+
+static void make_engine(void)
+{
+	struct evt_sinks sinks = { 0 };
+	evt_sinks_add(&sinks, capture, NULL);
+	struct engine_config ec = { .pol = cfg.policies };
+	eng = engine_new(&ec, &sinks);
+	assert_non_null(eng);
+	n_events = 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	ww_config_defaults(&cfg);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	engine_free(eng);
+	eng = NULL;
+	return 0;
+}
+
+/* One session's codec, so the server's logon ack is recognised. */
+struct conn {
+	struct session s;
+	struct amps_codec codec;
+};
+
+static struct eng_action feed(struct conn *c, enum proto_dir dir, const char *payload, double t)
+{
+	struct amps_header h;
+	struct proto_diag d;
+	struct eng_action act;
+	struct cursor p = cursor_make(payload, strlen(payload));
+	enum proto_err r = amps_decode(&c->codec, dir, p, &h, &d);
+	if (r == PROTO_OK) {
+		struct proto_facts f;
+		amps_header_facts(&c->codec, dir, &h, &f);
+		engine_on_facts(eng, &c->s, dir, &f, (uint32_t)p.left + 4, S(t), &act);
+	} else {
+		engine_on_bad_frame(eng, &c->s, dir, &d, 0, p.left + 4, S(t), &act);
+	}
+	return act;
+}
+
+static void open_conn(struct conn *c, uint64_t id, const char *ip, double t)
+{
+	struct eng_action act;
+	char client[64];
+	snprintf(client, sizeof client, "%s:%u", ip, 40000 + (unsigned)id);
+	amps_codec_init(&c->codec, AMPS_WIRE_AUTO);
+	engine_session_open_proto(eng, &c->s, PROTO_ID_AMPS, id, client, ip, "127.0.0.1:9007", S(t), &act);
+}
+
+static struct eng_action logon(struct conn *c, const char *name, double t)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "{\"c\":\"logon\",\"cid\":\"1\",\"client_name\":\"%s\",\"user_id\":\"svc\",\"a\":\"processed\"}",
+		 name);
+	return feed(c, PROTO_C2S, buf, t);
+}
+
+static void logged_on(struct conn *c, uint64_t id, const char *name, double t)
+{
+	open_conn(c, id, "127.0.0.1", t);
+	struct eng_action act = logon(c, name, t);
+	assert_int_equal(act.flags, 0);
+	feed(c, PROTO_S2C, "{\"c\":\"ack\",\"cid\":\"1\",\"a\":\"processed\",\"status\":\"success\"}", t + 0.01);
+}
+
+static void test_events_say_amps(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn c;
+	logged_on(&c, 1, "orders-7", 0);
+	const struct seen *e = find(EVT_CONNECT, 0);
+	assert_non_null(e);
+	assert_string_equal(e->protocol, "amps");
+	assert_non_null(find(EVT_CONNACK, 0));
+	engine_session_close(eng, &c.s, ENG_CLOSE_CLIENT_FIN, S(3));
+	e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_CLIENT_VANISHED);
+	assert_string_equal(e->amps, "connection closed");
+	assert_int_equal(e->closed_by, EVT_BY_CLIENT);
+}
+
+static void test_heartbeat_at_twice_the_started_interval(void **state)
+{
+	(void)state;
+	cfg.policies.heartbeat.mode = WW_MODE_ENFORCE;
+	make_engine();
+	struct conn c;
+	struct eng_action act;
+	logged_on(&c, 1, "hb", 0);
+	feed(&c, PROTO_C2S, "{\"c\":\"heartbeat\",\"o\":\"start,5\",\"a\":\"received\"}", 1);
+	assert_int_equal(c.s.keepalive_s, 5);
+	engine_tick(eng, &c.s, S(1 + 9.5), &act); /* 1.9 x: still fine (MQTT would have cut at 1.5 x) */
+	assert_int_equal(act.flags, 0);
+	feed(&c, PROTO_C2S, "{\"c\":\"heartbeat\",\"o\":\"beat\"}", 10.6);
+	engine_tick(eng, &c.s, S(10.6 + 9.9), &act);
+	assert_int_equal(act.flags, 0);
+	engine_tick(eng, &c.s, S(10.6 + 10.1), &act);
+	assert_true(act.flags & ENG_DISCONNECT);
+	assert_string_equal(act.amps_reason, "heartbeat");
+	assert_non_null(find(EVT_HEARTBEAT_MISSED, 0));
+	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(21));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_KEEPALIVE_TIMEOUT);
+	assert_string_equal(e->amps, "heartbeat");
+	assert_int_equal(e->closed_by, EVT_BY_PROXY);
+}
+
+static void test_heartbeat_factor_is_configurable(void **state)
+{
+	(void)state;
+	cfg.policies.heartbeat.mode = WW_MODE_ENFORCE;
+	cfg.policies.heartbeat.amps_factor = 3.0;
+	make_engine();
+	struct conn c;
+	struct eng_action act;
+	logged_on(&c, 1, "hb", 0);
+	feed(&c, PROTO_C2S, "{\"c\":\"heartbeat\",\"o\":\"start,2\"}", 0);
+	engine_tick(eng, &c.s, S(5.9), &act);
+	assert_int_equal(act.flags, 0);
+	engine_tick(eng, &c.s, S(6.1), &act);
+	assert_true(act.flags & ENG_DISCONNECT);
+}
+
+static void test_server_close_after_silence_is_heartbeat(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn c;
+	logged_on(&c, 1, "quiet", 0);
+	feed(&c, PROTO_C2S, "{\"c\":\"heartbeat\",\"o\":\"start,3\"}", 0.1);
+	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(6.2));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_KEEPALIVE_TIMEOUT);
+	assert_int_equal(e->closed_by, EVT_BY_BROKER);
+	assert_int_equal(e->conf, EVT_CONF_INFERRED);
+	assert_string_equal(e->amps, "heartbeat");
+	assert_non_null(strstr(e->evidence, "server closed after 2 x heartbeat of client silence"));
+}
+
+static void test_server_close_before_twice_the_interval_is_not_heartbeat(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn c;
+	logged_on(&c, 1, "quiet", 0);
+	feed(&c, PROTO_C2S, "{\"c\":\"heartbeat\",\"o\":\"start,3\"}", 0.1);
+	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(4.6)); /* 1.5 x: an MQTT broker's rule, not AMPS's */
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_not_equal(e->reason, EVT_R_KEEPALIVE_TIMEOUT);
+}
+
+static void test_name_in_use_takeover(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn a, b;
+	logged_on(&a, 1, "twin", 0);
+	logged_on(&b, 2, "twin", 1);
+	assert_non_null(find(EVT_SESSION_TAKEN_OVER, 0));
+	engine_session_close(eng, &a.s, ENG_CLOSE_BROKER_FIN, S(1.01));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_SESSION_TAKEN_OVER);
+	assert_string_equal(e->amps, "name in use");
+	assert_int_equal(e->closed_by, EVT_BY_BROKER);
+	assert_non_null(strstr(e->evidence, "closed by server after a logon from another connection with the same client name"));
+}
+
+static void test_storm_refused_with_name_in_use(void **state)
+{
+	(void)state;
+	cfg.policies.takeover.mode = WW_MODE_ENFORCE;
+	cfg.policies.takeover.storm_count = 3;
+	make_engine();
+	struct conn c[8];
+	const char *ips[2] = { "127.0.0.1", "127.0.0.2" };
+	struct eng_action act = { 0 };
+	unsigned i;
+	for (i = 0; i < 8; i++) {
+		open_conn(&c[i], i + 1, ips[i % 2], i * 0.5);
+		act = logon(&c[i], "storm", i * 0.5);
+		if (act.flags & ENG_REFUSE_CONNACK)
+			break;
+		feed(&c[i], PROTO_S2C, "{\"c\":\"ack\",\"cid\":\"1\",\"status\":\"success\"}", i * 0.5 + 0.01);
+	}
+	assert_true(i < 8);
+	assert_true(act.flags & ENG_REFUSE_CONNACK);
+	assert_string_equal(act.amps_reason, "name in use");
+	assert_non_null(find(EVT_TAKEOVER_STORM, 0));
+}
+
+static void test_unknown_command_closes(void **state)
+{
+	(void)state;
+	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
+	make_engine();
+	struct conn c;
+	logged_on(&c, 1, "odd", 0);
+	struct eng_action act = feed(&c, PROTO_C2S, "{\"c\":\"dance\",\"cid\":\"2\"}", 1);
+	assert_true(act.flags & ENG_CLOSE);
+	assert_false(act.flags & ENG_REFUSE_CONNACK);
+	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(1));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_UNKNOWN_COMMAND);
+	assert_string_equal(e->amps, "unknown command");
+	assert_non_null(find(EVT_PROTOCOL_VIOLATION, 0));
+}
+
+static void test_unknown_command_observed_then_server_closes(void **state)
+{
+	(void)state;
+	make_engine(); /* protocol observes by default */
+	struct conn c;
+	logged_on(&c, 1, "odd", 0);
+	struct eng_action act = feed(&c, PROTO_C2S, "{\"c\":\"dance\"}", 1);
+	assert_int_equal(act.flags, 0);
+	const struct seen *w = find(EVT_WOULD_DISCONNECT, 0);
+	assert_non_null(w);
+	assert_string_equal(w->amps, "unknown command");
+	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(1.01));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_UNKNOWN_COMMAND);
+	assert_int_equal(e->closed_by, EVT_BY_BROKER);
+}
+
+static void test_first_command_not_logon(void **state)
+{
+	(void)state;
+	cfg.policies.protocol.mode = WW_MODE_ENFORCE;
+	make_engine();
+	struct conn c;
+	open_conn(&c, 1, "127.0.0.1", 0);
+	/* a no-op first is fine */
+	struct eng_action act;
+	struct amps_header h;
+	struct proto_diag d;
+	struct proto_facts f;
+	assert_int_equal(amps_decode(&c.codec, PROTO_C2S, cursor_make(NULL, 0), &h, &d), PROTO_OK);
+	amps_header_facts(&c.codec, PROTO_C2S, &h, &f);
+	engine_on_facts(eng, &c.s, PROTO_C2S, &f, 4, S(0.1), &act);
+	assert_int_equal(act.flags, 0);
+	act = feed(&c, PROTO_C2S, "{\"c\":\"publish\",\"t\":\"x\"}", 0.2);
+	assert_true(act.flags & ENG_CLOSE);
+	assert_int_equal(c.s.decided, EVT_R_FIRST_PACKET_NOT_CONNECT);
+}
+
+static void expect_refusal(const char *reason, enum evt_reason want, const char *words)
+{
+	make_engine();
+	struct conn c;
+	open_conn(&c, 1, "127.0.0.1", 0);
+	logon(&c, "r", 0);
+	char ack[200];
+	snprintf(ack, sizeof ack, "{\"c\":\"ack\",\"cid\":\"1\",\"a\":\"processed\",\"status\":\"failure\",\"reason\":\"%s\"}", reason);
+	feed(&c, PROTO_S2C, ack, 0.01);
+	const struct seen *r = find(EVT_CONNECT_REFUSED, 0);
+	assert_non_null(r);
+	assert_int_equal(r->reason, want);
+	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(0.02));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, want);
+	assert_int_equal(e->closed_by, EVT_BY_BROKER);
+	assert_string_equal(e->amps, words);
+	engine_free(eng);
+	eng = NULL;
+}
+
+static void test_logon_failure_acks_are_classified(void **state)
+{
+	(void)state;
+	expect_refusal("auth failure", EVT_R_AUTH_FAILED, "auth failure");
+	expect_refusal("authentication failure", EVT_R_AUTH_FAILED, "auth failure");
+	expect_refusal("not entitled", EVT_R_NOT_AUTHORIZED, "not entitled");
+	expect_refusal("name in use", EVT_R_NAME_IN_USE, "name in use");
+	expect_refusal("logon required", EVT_R_UNKNOWN, ""); /* no AMPS words for what the wire cannot tell */
+}
+
+static void test_access_deny_refuses_with_not_entitled(void **state)
+{
+	(void)state;
+	cfg.policies.access.mode = WW_MODE_ENFORCE;
+	static char deny0[] = "bad-*";
+	static char *deny[] = { deny0 };
+	cfg.policies.access.client_id.deny = deny;
+	cfg.policies.access.client_id.n_deny = 1;
+	make_engine();
+	struct conn c;
+	open_conn(&c, 1, "127.0.0.1", 0);
+	struct eng_action act = logon(&c, "bad-client", 0);
+	assert_true(act.flags & ENG_REFUSE_CONNACK);
+	assert_string_equal(act.amps_reason, "not entitled");
+	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(0.1));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_NOT_AUTHORIZED);
+	cfg.policies.access.client_id.n_deny = 0;
+	cfg.policies.access.client_id.deny = NULL;
+}
+
+static void test_slow_client_on_amps(void **state)
+{
+	(void)state;
+	cfg.policies.slow_client.mode = WW_MODE_ENFORCE;
+	cfg.policies.slow_client.offline_bytes = 1000;
+	cfg.policies.slow_client.disconnect_bytes = 4000;
+	cfg.policies.slow_client.grace_ms = 2000;
+	make_engine();
+	struct conn c;
+	struct eng_action act;
+	logged_on(&c, 1, "sleepy-client", 0);
+	engine_on_queue(eng, &c.s, 2000, S(1), &act);
+	assert_true(act.flags & ENG_PAUSE_UPSTREAM);
+	engine_tick(eng, &c.s, S(3.1), &act);
+	assert_true(act.flags & ENG_DISCONNECT);
+	assert_string_equal(act.amps_reason, "slow client");
+	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(3.2));
+	const struct seen *e = find(EVT_DISCONNECT, 0);
+	assert_int_equal(e->reason, EVT_R_SLOW_CONSUMER);
+	assert_string_equal(e->amps, "slow client");
+}
+
+static void test_listener_disabled_is_transport_disabled(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn c;
+	struct eng_action act;
+	logged_on(&c, 1, "x", 0);
+	engine_request_close(eng, &c.s, EVT_R_LISTENER_DISABLED, "listener amps disabled", S(1), &act);
+	assert_true(act.flags & (ENG_DISCONNECT | ENG_CLOSE));
+	assert_string_equal(act.amps_reason, "transport disabled");
+	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(1));
+	assert_string_equal(find(EVT_DISCONNECT, 0)->amps, "transport disabled");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_events_say_amps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_at_twice_the_started_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_factor_is_configurable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_close_after_silence_is_heartbeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_close_before_twice_the_interval_is_not_heartbeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_in_use_takeover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storm_refused_with_name_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_command_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_command_observed_then_server_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_command_not_logon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logon_failure_acks_are_classified, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_deny_refuses_with_not_entitled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_client_on_amps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener_disabled_is_transport_disabled, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("engine_amps", tests, NULL, NULL);
+}
