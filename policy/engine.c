@@ -73,9 +73,43 @@ size_t session_client_id(const struct session *s, char *buf, size_t cap)
 	if (cap == 0)
 		return 0;
 	size_t n = s->id_len < cap - 1 ? s->id_len : cap - 1;
-	memcpy(buf, s->id, n);
+	if (n)
+		memcpy(buf, s->id, n);
 	buf[n] = 0;
 	return n;
+}
+
+/* Replaces *<dst> with a NUL-ended heap copy of <n> bytes at <p> (at most
+ * <cap>); NULL for none or when memory is short. Returns the length kept. */
+static size_t set_text(void *dst, const void *p, size_t n, size_t cap)
+{
+	char **d = dst;
+	free(*d);
+	*d = NULL;
+	if (n > cap)
+		n = cap;
+	if (n == 0 || !(*d = malloc(n + 1)))
+		return 0;
+	memcpy(*d, p, n);
+	(*d)[n] = 0;
+	return n;
+}
+
+void engine_session_set_identity(struct session *s, const char *identity)
+{
+	set_text(&s->identity, identity, identity ? strlen(identity) : 0, SESSION_TEXT_MAX);
+}
+
+void engine_session_free(struct session *s)
+{
+	free(s->id);
+	free(s->user);
+	free(s->identity);
+	free(s->refusal);
+	free(s->decided_detail);
+	s->id = s->user = NULL;
+	s->identity = s->refusal = s->decided_detail = NULL;
+	s->id_len = s->user_len = 0;
 }
 
 struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us)
@@ -89,7 +123,7 @@ struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_u
 		e.username = s->user;
 		e.username_len = s->user_len;
 	}
-	if (s->identity[0])
+	if (s->identity)
 		e.identity = s->identity;
 	snprintf(e.client, sizeof e.client, "%s", s->client);
 	snprintf(e.broker, sizeof e.broker, "%s", s->broker);
@@ -168,7 +202,7 @@ void engine_decide(struct engine *eng, struct session *s, enum eng_policy pol, e
 		s->decided_wire = v5;
 	else
 		s->decided_wire = -1;
-	snprintf(s->decided_detail, sizeof s->decided_detail, "%s", detail);
+	set_text(&s->decided_detail, detail, strlen(detail), SESSION_TEXT_MAX);
 	s->phase = EVT_PHASE_CLOSING;
 	pthread_mutex_lock(&eng->lock);
 	eng->stats.enforced[pol]++;
@@ -309,12 +343,8 @@ static void on_connect(struct engine *eng, struct session *s, const struct proto
 	s->will = f->will;
 	s->credentials = f->has_credentials;
 	s->id_true_len = (uint32_t)f->identity.left;
-	s->id_len = (uint16_t)(f->identity.left < SESSION_ID_MAX ? f->identity.left : SESSION_ID_MAX);
-	if (s->id_len)
-		memcpy(s->id, f->identity.p, s->id_len);
-	s->user_len = (uint16_t)(f->user.left < sizeof s->user ? f->user.left : sizeof s->user);
-	if (s->user_len)
-		memcpy(s->user, f->user.p, s->user_len);
+	s->id_len = (uint16_t)set_text(&s->id, f->identity.p, f->identity.left, SESSION_ID_MAX);
+	s->user_len = (uint16_t)set_text(&s->user, f->user.p, f->user.left, SESSION_USER_MAX);
 	if (f->receive_max)
 		s->recv_max_client = (uint16_t)(f->receive_max < 65535 ? f->receive_max : 65535);
 	s->max_packet_client = f->max_packet;
@@ -328,7 +358,7 @@ static void on_connect(struct engine *eng, struct session *s, const struct proto
 		if (act->flags & ENG_REFUSE_CONNACK)
 			return;
 	}
-	if (pattern_denied(&pol->access.client_id, s->id, s->id_len)) {
+	if (pattern_denied(&pol->access.client_id, s->id ? s->id : (const uint8_t *)"", s->id_len)) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x85, 2,
 			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, amps ? "client name not allowed" : "client id not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
@@ -341,7 +371,8 @@ static void on_connect(struct engine *eng, struct session *s, const struct proto
 			return;
 	}
 	/* A client without a certificate has the empty identity. */
-	if (pattern_denied(&pol->access.identity, (const uint8_t *)s->identity, strlen(s->identity))) {
+	const char *identity = s->identity ? s->identity : "";
+	if (pattern_denied(&pol->access.identity, (const uint8_t *)identity, strlen(identity))) {
 		engine_decide(eng, s, POL_ACCESS, pol->access.mode, EVT_R_NOT_AUTHORIZED, 0x87, 5,
 			      ENG_HOLD | ENG_REFUSE_CONNACK, now_us, act, "certificate identity not allowed");
 		if (act->flags & ENG_REFUSE_CONNACK)
@@ -440,12 +471,9 @@ static void on_connack(struct engine *eng, struct session *s, const struct proto
 		enum evt_confidence conf;
 		struct evt e = engine_evt(s, EVT_CONNECT_REFUSED, now_us);
 		if (amps) {
-			size_t n = f->text.left < sizeof s->refusal - 1 ? f->text.left : sizeof s->refusal - 1;
-			if (n)
-				memcpy(s->refusal, f->text.p, n);
-			s->refusal[n] = 0;
-			e.reason = engine_amps_refusal_reason(s->refusal, &conf);
-			evt_set_detail(&e, "logon failure ack: %s", s->refusal[0] ? s->refusal : "(no reason)");
+			set_text(&s->refusal, f->text.p, f->text.left, SESSION_TEXT_MAX);
+			e.reason = engine_amps_refusal_reason(s->refusal ? s->refusal : "", &conf);
+			evt_set_detail(&e, "logon failure ack: %s", s->refusal ? s->refusal : "(no reason)");
 			engine_amps_words(s, &e);
 		} else {
 			e.reason = engine_connack_reason(s, f->reason, f->v3_form, &conf);
@@ -463,8 +491,7 @@ static void on_connack(struct engine *eng, struct session *s, const struct proto
 		s->keepalive_s = (uint16_t)(f->heartbeat_s < 65535 ? f->heartbeat_s : 65535);
 	s->max_packet_broker = f->max_packet;
 	if (s->id_len == 0 && f->identity.left) {
-		s->id_len = (uint16_t)(f->identity.left < SESSION_ID_MAX ? f->identity.left : SESSION_ID_MAX);
-		memcpy(s->id, f->identity.p, s->id_len);
+		s->id_len = (uint16_t)set_text(&s->id, f->identity.p, f->identity.left, SESSION_ID_MAX);
 	}
 	struct evt e = engine_evt(s, EVT_CONNACK, now_us);
 	if (!amps)
@@ -762,7 +789,7 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
 	s->decided_mode = EVT_MODE_ENFORCE;
 	s->decided_policy = NULL;
 	s->decided_wire = s->connect_seen && s->level >= MQTT_LEVEL_5 ? (code > 0 ? code : 0x98) : -1;
-	snprintf(s->decided_detail, sizeof s->decided_detail, "%s", detail ? detail : "");
+	set_text(&s->decided_detail, detail, detail ? strlen(detail) : 0, SESSION_TEXT_MAX);
 	s->phase = EVT_PHASE_CLOSING;
 	act->flags = s->connect_seen ? ENG_DISCONNECT : ENG_CLOSE;
 	act->v5_code = code > 0 ? (uint8_t)code : 0x98;

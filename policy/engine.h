@@ -76,7 +76,9 @@ struct engine_stats {
 	uint64_t connections, sessions_open;
 };
 
-#define SESSION_ID_MAX 256   /* bytes of a client id or user name we keep */
+#define SESSION_ID_MAX 256   /* bytes of a client id we keep */
+#define SESSION_USER_MAX 128 /* bytes of a user name we keep */
+#define SESSION_TEXT_MAX 160 /* bytes of an identity, refusal or decision detail we keep */
 
 /* Per-connection session watch. Owned by the shell's connection object. */
 struct session {
@@ -91,13 +93,17 @@ struct session {
 	uint8_t client_disconnect_code, broker_disconnect_code, connack_code;
 	uint16_t keepalive_s;                /* effective: the client's, or the Server Keep Alive; AMPS: the
 					      * heartbeat interval the client started (0 before) */
-	char refusal[64];                    /* AMPS: the reason text of the failure ack that refused the logon */
+	char *refusal;                       /* AMPS: the reason text of the failure ack that refused the logon */
 	uint16_t recv_max_broker, recv_max_client;   /* 65535 when not announced */
 	uint32_t max_packet_broker, max_packet_client; /* 0 = not announced */
 	uint32_t inflight_c2s, inflight_s2c; /* QoS 1/2 PUBLISH not yet acknowledged */
 	uint16_t id_len, user_len;
 	uint32_t id_true_len;
-	uint8_t id[SESSION_ID_MAX], user[SESSION_ID_MAX / 2];
+	/* The session's texts live on the heap, sized to what they hold: an idle
+	 * proxy keeps a session per client, and fixed arrays for the longest id,
+	 * user name, identity and detail were 700 bytes of each. NULL when not
+	 * set; engine_session_free() frees them. */
+	uint8_t *id, *user;                  /* id_len, user_len bytes (NUL after them) */
 	int64_t opened_us, connect_us, connected_us, last_client_us, last_broker_us;
 	uint64_t bytes_c2s, bytes_s2c, packets_c2s, packets_s2c;
 	uint64_t queued_to_client;           /* last depth the shell reported */
@@ -111,7 +117,7 @@ struct session {
 	enum evt_mode decided_mode;
 	int decided_wire;                    /* the code wirewarden sent the client, -1 = none */
 	const char *decided_policy;
-	char decided_detail[160];
+	char *decided_detail;
 	/* last client-side violation, for inference when the broker closes */
 	const char *last_violation;
 	enum evt_reason last_violation_reason;
@@ -131,8 +137,9 @@ struct session {
 	 * which the first loss showed; set by the shell. */
 	uint64_t lost_c2s, lost_s2c, lost_frame;
 	/* proxy: the subject (CN, else first SAN) of the client's verified TLS
-	 * certificate, set by the shell before the first packet; "" = none */
-	char identity[128];
+	 * certificate, set by the shell before the first packet
+	 * (engine_session_set_identity); NULL = none */
+	char *identity;
 	struct id_entry *ide;                /* client-id table entry (engine lock) */
 	uint32_t id_generation;              /* entry generation when this session connected */
 };
@@ -202,5 +209,13 @@ const char *engine_policy_name(enum eng_policy p); /* "heartbeat", ...; static *
 
 /* Capped copy of the session's client id as a C string (for tables, logs). */
 size_t session_client_id(const struct session *s, char *buf, size_t cap);
+
+/* The client's verified certificate subject (capped at SESSION_TEXT_MAX);
+ * "" or NULL clears it. */
+void engine_session_set_identity(struct session *s, const char *identity);
+
+/* Frees what the session holds on the heap. The shell calls it when it is
+ * done with <s>, after engine_session_close(); <s> itself is the shell's. */
+void engine_session_free(struct session *s);
 
 #endif

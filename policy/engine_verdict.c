@@ -163,7 +163,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		e.mode = s->decided_mode;
 		e.policy = s->decided_policy;
 		e.wire_reason = s->decided_wire;
-		if (s->decided_detail[0])
+		if (s->decided_detail)
 			evt_add_evidence(&e, 0, "%s", s->decided_detail);
 	} else if (s->client_disconnect_seen) {
 		why = s->client_disconnect_code == 0x04 ? EVT_R_CLIENT_DISCONNECT_WITH_WILL : EVT_R_CLIENT_DISCONNECT;
@@ -186,9 +186,9 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 				 s->broker_disconnect_code);
 	} else if (s->refused && s->protocol == PROTO_ID_AMPS) {
 		by = EVT_BY_BROKER;
-		why = engine_amps_refusal_reason(s->refusal, &conf);
+		why = engine_amps_refusal_reason(s->refusal ? s->refusal : "", &conf);
 		evt_add_evidence(&e, s->connack_frame, "logon refused by the server with a failure ack: \"%s\"%s",
-				 s->refusal[0] ? s->refusal : "(no reason)", s->credentials ? " (credentials were given)" : "");
+				 s->refusal ? s->refusal : "(no reason)", s->credentials ? " (credentials were given)" : "");
 	} else if (s->refused) {
 		by = EVT_BY_BROKER;
 		e.wire_reason = s->connack_code;

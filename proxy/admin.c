@@ -150,7 +150,7 @@ static json_t *conn_json(struct conn *c, int64_t now)
 	json_object_set_new(o, "listener", json_string(c->lst->cfg->name));
 	json_object_set_new(o, "client_id", s->connect_seen ? bytes_json(s->id, s->id_len) : json_null());
 	json_object_set_new(o, "username", s->credentials && s->user_len ? bytes_json(s->user, s->user_len) : json_null());
-	json_object_set_new(o, "identity", s->identity[0] ? json_string(s->identity) : json_null());
+	json_object_set_new(o, "identity", s->identity ? json_string(s->identity) : json_null());
 	json_object_set_new(o, "client", json_string(s->client));
 	json_object_set_new(o, "broker", json_string(s->broker));
 	json_object_set_new(o, "protocol", json_string("mqtt"));
@@ -176,7 +176,7 @@ static json_t *conn_json(struct conn *c, int64_t now)
 
 static bool id_is(const struct conn *c, const char *id)
 {
-	return c->s.connect_seen && c->s.id_len == strlen(id) && memcmp(c->s.id, id, c->s.id_len) == 0;
+	return c->s.connect_seen && c->s.id_len == strlen(id) && (c->s.id_len == 0 || memcmp(c->s.id, id, c->s.id_len) == 0);
 }
 
 struct list_call { const char *id; json_t *arr; unsigned n; char who[64]; };

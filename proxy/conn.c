@@ -264,6 +264,7 @@ void conn_free(struct conn *c)
 		bufferevent_free(c->cbev);
 	if (c->ubev)
 		bufferevent_free(c->ubev);
+	engine_session_free(&c->s);
 	free(c);
 }
 

@@ -347,7 +347,9 @@ void tls_client_ready(struct conn *c)
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 	if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
 		return;
-	identity_of(cert, c->s.identity, sizeof c->s.identity);
+	char identity[SESSION_TEXT_MAX + 1];
+	identity_of(cert, identity, sizeof identity);
+	engine_session_set_identity(&c->s, identity);
 	struct tm tm;
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
 		c->cert_not_after_us = (int64_t)timegm(&tm) * 1000000;
@@ -446,7 +448,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	char detail[256], when[EVT_TS_MAX];
 	evt_format_ts(c->cert_not_after_us, when, sizeof when);
-	snprintf(detail, sizeof detail, "client certificate of %s expired at %s", c->s.identity, when);
+	snprintf(detail, sizeof detail, "client certificate of %s expired at %s",
+		 c->s.identity ? c->s.identity : "(no subject)", when);
 	if (info_of(bufferevent_openssl_get_ssl(c->cbev))->expiry == WW_MODE_ENFORCE) {
 		worker_end_conn(c, EVT_R_CREDENTIALS_EXPIRED, detail);
 		return;

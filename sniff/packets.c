@@ -687,6 +687,7 @@ static void on_end(void *ctx, struct tcp_flow *f)
 	if (pf == NULL)
 		return;
 	if (pf->probing || pf->ignored) { /* never MQTT: nothing to say */
+		engine_session_free(&pf->sess);
 		free(pf);
 		f->user = NULL;
 		return;
@@ -711,6 +712,7 @@ static void on_end(void *ctx, struct tcp_flow *f)
 	}
 	buf_drop(p, &pf->d[0]);
 	buf_drop(p, &pf->d[1]);
+	engine_session_free(&pf->sess);
 	free(pf);
 	f->user = NULL;
 }

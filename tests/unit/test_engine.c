@@ -160,6 +160,7 @@ static void test_clean_session_ends_with_client_disconnect(void **state)
 	assert_int_equal(d->closed_by, EVT_BY_CLIENT);
 	assert_non_null(find(EVT_CONNECT, 0));
 	assert_non_null(find(EVT_CONNACK, 0));
+	engine_session_free(&s);
 }
 
 static void test_heartbeat_enforce_disconnects_after_factor_times_keepalive_mqtt_3_1_2_24(void **state)
@@ -183,6 +184,7 @@ static void test_heartbeat_enforce_disconnects_after_factor_times_keepalive_mqtt
 	assert_int_equal(d->mode, EVT_MODE_ENFORCE);
 	assert_string_equal(d->policy, "heartbeat");
 	assert_non_null(find(EVT_HEARTBEAT_MISSED, 0));
+	engine_session_free(&s);
 }
 
 static void test_heartbeat_observe_reports_would_disconnect_once(void **state)
@@ -207,6 +209,7 @@ static void test_heartbeat_observe_reports_would_disconnect_once(void **state)
 	engine_stats(eng, &st);
 	assert_int_equal(st.observed[POL_HEARTBEAT], 1);
 	assert_int_equal(st.enforced[POL_HEARTBEAT], 0);
+	engine_session_free(&s);
 }
 
 static void test_broker_close_after_silence_is_inferred_keepalive_timeout(void **state)
@@ -221,6 +224,7 @@ static void test_broker_close_after_silence_is_inferred_keepalive_timeout(void *
 	assert_int_equal(d->reason, EVT_R_KEEPALIVE_TIMEOUT);
 	assert_int_equal(d->closed_by, EVT_BY_BROKER);
 	assert_int_equal(d->conf, EVT_CONF_INFERRED);
+	engine_session_free(&s);
 }
 
 static void test_broker_close_with_nothing_to_go_on_is_upstream_closed(void **state)
@@ -232,6 +236,7 @@ static void test_broker_close_with_nothing_to_go_on_is_upstream_closed(void **st
 	feed(&s, PROTO_C2S, "c000", 1);
 	engine_session_close(eng, &s, ENG_CLOSE_BROKER_FIN, S(2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_UPSTREAM_CLOSED);
+	engine_session_free(&s);
 }
 
 static void test_takeover_names_both_and_old_session_ends_taken_over(void **state)
@@ -253,6 +258,8 @@ static void test_takeover_names_both_and_old_session_ends_taken_over(void **stat
 	assert_int_equal(d->closed_by, EVT_BY_BROKER);
 	engine_session_close(eng, &b, ENG_CLOSE_CLIENT_FIN, S(6));
 	assert_int_equal(find(EVT_DISCONNECT, 1)->reason, EVT_R_CLIENT_VANISHED);
+	engine_session_free(&a);
+	engine_session_free(&b);
 }
 
 static void test_takeover_storm_refuses_newest_source_during_cooldown(void **state)
@@ -263,7 +270,7 @@ static void test_takeover_storm_refuses_newest_source_during_cooldown(void **sta
 	cfg.policies.takeover.storm_window_ms = 60000;
 	cfg.policies.takeover.cooldown_ms = 30000;
 	make_engine();
-	struct session s[8];
+	struct session s[8] = { 0 };
 	const char *ip[2] = { "10.0.0.1", "10.0.0.2" };
 	open_session(&s[0], 1, ip[0], 0);
 	connected(&s[0], "twin", 60, false, 0);
@@ -299,6 +306,10 @@ static void test_takeover_storm_refuses_newest_source_during_cooldown(void **sta
 	engine_session_close(eng, &later, ENG_CLOSE_CLIENT_FIN, S(46));
 	engine_session_close(eng, &s[i - 1], ENG_CLOSE_CLIENT_FIN, S(46));
 	engine_session_close(eng, &s[i], ENG_CLOSE_PROXY, S(46));
+	for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
+		engine_session_free(&s[k]);
+	engine_session_free(&r);
+	engine_session_free(&later);
 }
 
 static void test_one_source_reconnecting_is_no_storm(void **state)
@@ -308,7 +319,7 @@ static void test_one_source_reconnecting_is_no_storm(void **state)
 	cfg.policies.takeover.storm_count = 3;
 	cfg.policies.takeover.storm_window_ms = 60000;
 	make_engine();
-	struct session s[6];
+	struct session s[6] = { 0 };
 	open_session(&s[0], 1, "10.0.0.1", 0);
 	connected(&s[0], "flappy", 60, false, 0);
 	for (unsigned i = 1; i < 6; i++) {
@@ -320,6 +331,8 @@ static void test_one_source_reconnecting_is_no_storm(void **state)
 	}
 	assert_null(find(EVT_TAKEOVER_STORM, 0));
 	engine_session_close(eng, &s[5], ENG_CLOSE_CLIENT_FIN, S(7));
+	for (size_t k = 0; k < sizeof s / sizeof s[0]; k++)
+		engine_session_free(&s[k]);
 }
 
 static void test_second_connect_is_protocol_error_mqtt_3_1_0_2(void **state)
@@ -335,6 +348,7 @@ static void test_second_connect_is_protocol_error_mqtt_3_1_0_2(void **state)
 	assert_int_equal(act.v5_code, 0x82);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(1.1));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_PROTOCOL_ERROR_SECOND_CONNECT);
+	engine_session_free(&s);
 }
 
 static void test_malformed_publish_is_disconnected_with_0x81(void **state)
@@ -351,6 +365,7 @@ static void test_malformed_publish_is_disconnected_with_0x81(void **state)
 	assert_non_null(strstr(find(EVT_MALFORMED_PACKET, 0)->detail, "publish_qos_3"));
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(1.1));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_MALFORMED_PACKET);
+	engine_session_free(&s);
 }
 
 static void test_defaults_only_observe_a_malformed_packet(void **state)
@@ -369,6 +384,7 @@ static void test_defaults_only_observe_a_malformed_packet(void **state)
 	/* The broker closed: the client's last packet is why, inferred. */
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_MALFORMED_PACKET);
 	assert_int_equal(find(EVT_DISCONNECT, 0)->closed_by, EVT_BY_BROKER);
+	engine_session_free(&s);
 }
 
 static void test_first_packet_not_connect_is_closed(void **state)
@@ -382,6 +398,7 @@ static void test_first_packet_not_connect_is_closed(void **state)
 	assert_true(act.flags & ENG_CLOSE);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(0.2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_FIRST_PACKET_NOT_CONNECT);
+	engine_session_free(&s);
 }
 
 static void test_receive_maximum_exceeded_mqtt_3_3_4_9(void **state)
@@ -407,6 +424,7 @@ static void test_receive_maximum_exceeded_mqtt_3_3_4_9(void **state)
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(1.4));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_RECEIVE_MAXIMUM_EXCEEDED);
 	assert_int_equal(find(EVT_DISCONNECT, 0)->wire, 0x93);
+	engine_session_free(&s);
 }
 
 static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
@@ -433,6 +451,7 @@ static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
 	assert_int_equal(act.v5_code, 0x97);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(3.2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_SLOW_CONSUMER);
+	engine_session_free(&s);
 }
 
 static void test_slow_client_that_catches_up_is_resumed(void **state)
@@ -453,6 +472,7 @@ static void test_slow_client_that_catches_up_is_resumed(void **state)
 	engine_tick(eng, &s, S(10), &act);
 	assert_false(act.flags & ENG_DISCONNECT);
 	engine_session_close(eng, &s, ENG_CLOSE_CLIENT_FIN, S(11));
+	engine_session_free(&s);
 }
 
 static void test_access_deny_refuses_with_0x85_or_v3_2(void **state)
@@ -474,6 +494,7 @@ static void test_access_deny_refuses_with_0x85_or_v3_2(void **state)
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_NOT_AUTHORIZED);
 	assert_int_equal(find(EVT_DISCONNECT, 0)->wire, 2); /* what the 3.1.1 client was sent */
 	cfg.policies.access.client_id.n_deny = 0;
+	engine_session_free(&s);
 }
 
 static void test_connack_refusal_with_credentials_is_auth_failed(void **state)
@@ -500,6 +521,8 @@ static void test_connack_refusal_with_credentials_is_auth_failed(void **state)
 	d = find(EVT_DISCONNECT, 1);
 	assert_int_equal(d->reason, EVT_R_NOT_AUTHORIZED);
 	assert_int_equal(d->conf, EVT_CONF_STATED);
+	engine_session_free(&s);
+	engine_session_free(&t);
 }
 
 static void test_broker_v5_disconnect_reason_is_stated(void **state)
@@ -514,6 +537,7 @@ static void test_broker_v5_disconnect_reason_is_stated(void **state)
 	assert_int_equal(d->reason, EVT_R_SESSION_TAKEN_OVER);
 	assert_int_equal(d->conf, EVT_CONF_STATED);
 	assert_int_equal(d->wire, 0x8E);
+	engine_session_free(&s);
 }
 
 static void test_connect_timeout_closes_a_silent_socket(void **state)
@@ -530,6 +554,7 @@ static void test_connect_timeout_closes_a_silent_socket(void **state)
 	assert_true(act.flags & ENG_CLOSE);
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(10.6));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_CONNECT_TIMEOUT);
+	engine_session_free(&s);
 }
 
 static void test_rate_limit_disconnects_with_0x96(void **state)
@@ -550,6 +575,7 @@ static void test_rate_limit_disconnects_with_0x96(void **state)
 	engine_session_close(eng, &s, ENG_CLOSE_PROXY, S(2));
 	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_RATE_LIMITED);
 	cfg.policies.limits.msgs_per_s = 0;
+	engine_session_free(&s);
 }
 
 int main(void)

@@ -147,6 +147,7 @@ static void test_events_say_amps(void **state)
 	assert_int_equal(e->reason, EVT_R_CLIENT_VANISHED);
 	assert_string_equal(e->amps, "connection closed");
 	assert_int_equal(e->closed_by, EVT_BY_CLIENT);
+	engine_session_free(&c.s);
 }
 
 static void test_heartbeat_at_twice_the_started_interval(void **state)
@@ -173,6 +174,7 @@ static void test_heartbeat_at_twice_the_started_interval(void **state)
 	assert_int_equal(e->reason, EVT_R_KEEPALIVE_TIMEOUT);
 	assert_string_equal(e->amps, "heartbeat");
 	assert_int_equal(e->closed_by, EVT_BY_PROXY);
+	engine_session_free(&c.s);
 }
 
 static void test_heartbeat_factor_is_configurable(void **state)
@@ -189,6 +191,7 @@ static void test_heartbeat_factor_is_configurable(void **state)
 	assert_int_equal(act.flags, 0);
 	engine_tick(eng, &c.s, S(6.1), &act);
 	assert_true(act.flags & ENG_DISCONNECT);
+	engine_session_free(&c.s);
 }
 
 static void test_server_close_after_silence_is_heartbeat(void **state)
@@ -205,6 +208,7 @@ static void test_server_close_after_silence_is_heartbeat(void **state)
 	assert_int_equal(e->conf, EVT_CONF_INFERRED);
 	assert_string_equal(e->amps, "heartbeat");
 	assert_non_null(strstr(e->evidence, "server closed after 2 x heartbeat of client silence"));
+	engine_session_free(&c.s);
 }
 
 static void test_server_close_before_twice_the_interval_is_not_heartbeat(void **state)
@@ -217,6 +221,7 @@ static void test_server_close_before_twice_the_interval_is_not_heartbeat(void **
 	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(4.6)); /* 1.5 x: an MQTT broker's rule, not AMPS's */
 	const struct seen *e = find(EVT_DISCONNECT, 0);
 	assert_int_not_equal(e->reason, EVT_R_KEEPALIVE_TIMEOUT);
+	engine_session_free(&c.s);
 }
 
 static void test_name_in_use_takeover(void **state)
@@ -233,6 +238,8 @@ static void test_name_in_use_takeover(void **state)
 	assert_string_equal(e->amps, "name in use");
 	assert_int_equal(e->closed_by, EVT_BY_BROKER);
 	assert_non_null(strstr(e->evidence, "closed by server after a logon from another connection with the same client name"));
+	engine_session_free(&a.s);
+	engine_session_free(&b.s);
 }
 
 static void test_storm_refused_with_name_in_use(void **state)
@@ -241,7 +248,7 @@ static void test_storm_refused_with_name_in_use(void **state)
 	cfg.policies.takeover.mode = WW_MODE_ENFORCE;
 	cfg.policies.takeover.storm_count = 3;
 	make_engine();
-	struct conn c[8];
+	struct conn c[8] = { 0 };
 	const char *ips[2] = { "127.0.0.1", "127.0.0.2" };
 	struct eng_action act = { 0 };
 	unsigned i;
@@ -256,6 +263,8 @@ static void test_storm_refused_with_name_in_use(void **state)
 	assert_true(act.flags & ENG_REFUSE_CONNACK);
 	assert_string_equal(act.amps_reason, "name in use");
 	assert_non_null(find(EVT_TAKEOVER_STORM, 0));
+	for (size_t k = 0; k < sizeof c / sizeof c[0]; k++)
+		engine_session_free(&c[k].s);
 }
 
 static void test_unknown_command_closes(void **state)
@@ -273,6 +282,7 @@ static void test_unknown_command_closes(void **state)
 	assert_int_equal(e->reason, EVT_R_UNKNOWN_COMMAND);
 	assert_string_equal(e->amps, "unknown command");
 	assert_non_null(find(EVT_PROTOCOL_VIOLATION, 0));
+	engine_session_free(&c.s);
 }
 
 static void test_unknown_command_observed_then_server_closes(void **state)
@@ -290,6 +300,7 @@ static void test_unknown_command_observed_then_server_closes(void **state)
 	const struct seen *e = find(EVT_DISCONNECT, 0);
 	assert_int_equal(e->reason, EVT_R_UNKNOWN_COMMAND);
 	assert_int_equal(e->closed_by, EVT_BY_BROKER);
+	engine_session_free(&c.s);
 }
 
 static void test_first_command_not_logon(void **state)
@@ -311,6 +322,7 @@ static void test_first_command_not_logon(void **state)
 	act = feed(&c, PROTO_C2S, "{\"c\":\"publish\",\"t\":\"x\"}", 0.2);
 	assert_true(act.flags & ENG_CLOSE);
 	assert_int_equal(c.s.decided, EVT_R_FIRST_PACKET_NOT_CONNECT);
+	engine_session_free(&c.s);
 }
 
 static void expect_refusal(const char *reason, enum evt_reason want, const char *words)
@@ -330,6 +342,7 @@ static void expect_refusal(const char *reason, enum evt_reason want, const char 
 	assert_int_equal(e->reason, want);
 	assert_int_equal(e->closed_by, EVT_BY_BROKER);
 	assert_string_equal(e->amps, words);
+	engine_session_free(&c.s);
 	engine_free(eng);
 	eng = NULL;
 }
@@ -363,6 +376,7 @@ static void test_access_deny_refuses_with_not_entitled(void **state)
 	assert_int_equal(e->reason, EVT_R_NOT_AUTHORIZED);
 	cfg.policies.access.client_id.n_deny = 0;
 	cfg.policies.access.client_id.deny = NULL;
+	engine_session_free(&c.s);
 }
 
 static void test_slow_client_on_amps(void **state)
@@ -385,6 +399,7 @@ static void test_slow_client_on_amps(void **state)
 	const struct seen *e = find(EVT_DISCONNECT, 0);
 	assert_int_equal(e->reason, EVT_R_SLOW_CONSUMER);
 	assert_string_equal(e->amps, "slow client");
+	engine_session_free(&c.s);
 }
 
 static void test_listener_disabled_is_transport_disabled(void **state)
@@ -399,6 +414,7 @@ static void test_listener_disabled_is_transport_disabled(void **state)
 	assert_string_equal(act.amps_reason, "transport disabled");
 	engine_session_close(eng, &c.s, ENG_CLOSE_PROXY, S(1));
 	assert_string_equal(find(EVT_DISCONNECT, 0)->amps, "transport disabled");
+	engine_session_free(&c.s);
 }
 
 int main(void)
