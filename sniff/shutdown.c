@@ -186,9 +186,7 @@ void shutdown_watch_sink(void *ctx, const struct evt *e)
 	if (e->ts_us > b->last_us || b->closed_by_broker == 1)
 		b->last_us = e->ts_us;
 	recompute_due(w);
-	/* MQTT only: an AMPS server closes every connection of a transport
-	 * an operator disables, which the wire cannot tell from a shutdown. */
-	if (e->reason == EVT_R_UNKNOWN && e->protocol && strcmp(e->protocol, "mqtt") == 0 && hold(w, b, e))
+	if (e->reason == EVT_R_UNKNOWN && hold(w, b, e))
 		return;
 	evt_emit(w->out, e);
 }

@@ -6,10 +6,9 @@
  * verdicts that were unknown become server_shutdown, inferred, with the count
  * and the time span as evidence. A single connection closed by the broker is
  * never called a shutdown, and a verdict with a reason of its own keeps it.
- * MQTT connections only: an AMPS server also closes every connection of a
- * transport that an operator disables, and the wire cannot tell which. (An
- * MQTT broker that can stop a listener at run time has the same ambiguity;
- * mosquitto cannot, and the inference says "inferred", not "stated".)
+ * What the wire cannot tell apart: a listener or an AMPS transport that an
+ * operator stops under every client closes the same way; the verdict says
+ * "inferred", not "stated", and its evidence says what was seen.
  *
  * This is an event sink that sits between the engine and the sniffer's
  * outputs: it follows connection_opened and disconnect events per broker
