@@ -11,7 +11,8 @@
  *            IPV6, NULL, LOOP); bit 3 tiny caps (4 flows, small held-bytes
  *            caps, 2 s idle timeout); bit 4 --packets JSON lines to /dev/null
  *            instead of quiet; bit 5 a 64-byte packet cap; bit 6 the
- *            take-over watch with a storm count of 2
+ *            take-over watch with a storm count of 2; bit 7 ports 1883 and 8883
+ *            are AMPS (--amps-port: sniff/packets_amps.c) instead of MQTT
  *   then records, until the input ends:
  *            dt(1)  capture time step: 0-249 x 10 ms; 250 +1 s; 251 +10 s;
  *                   252 +100 s; 253 +1 h; 254 -1 s (clocks step back); 255 0
@@ -138,6 +139,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pcfg.n_ports = 2;
 	memcpy(tcfg.ports, pcfg.ports, sizeof(tcfg.ports));
 	tcfg.n_ports = 2;
+	if (ctl & 0x80) {
+		memcpy(pcfg.amps_ports, pcfg.ports, sizeof(pcfg.amps_ports));
+		pcfg.n_amps_ports = 2;
+	}
 	if (ctl & 0x08) {
 		tcfg.max_flows = 4;
 		tcfg.max_held_per_flow = 2048;

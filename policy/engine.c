@@ -468,6 +468,19 @@ static void on_connack(struct engine *eng, struct session *s, const struct proto
 	if (f->refused) {
 		s->refused = true;
 		s->phase = EVT_PHASE_CLOSING;
+		/* A refused logon took nothing over: the id stays with the session
+		 * that had it, so that session's later end is not blamed on this
+		 * one (AMPS refuses "name in use" for another user; a broker
+		 * refusing bad credentials keeps the old session too). */
+		if (s->ide && s->id_generation) {
+			pthread_mutex_lock(&eng->lock);
+			if (s->ide->generation == s->id_generation)
+				s->ide->generation--;
+			if (s->ide->live > 0)
+				s->ide->live--;
+			s->id_generation = 0;
+			pthread_mutex_unlock(&eng->lock);
+		}
 		enum evt_confidence conf;
 		struct evt e = engine_evt(s, EVT_CONNECT_REFUSED, now_us);
 		if (amps) {

@@ -82,8 +82,11 @@ static void amps_init(struct conn *c) { amps_codec_init(&c->codec.amps, AMPS_WIR
 static enum proto_err amps_peek(struct conn *c, enum proto_dir d, struct cursor head, uint32_t cap,
 				struct proto_frame *fr, struct proto_diag *diag)
 {
-	uint32_t max = cap && cap != UINT32_MAX ? cap : d == PROTO_C2S && cap == 0 ? AMPS_MAX_FRAME_DEFAULT
-											 : AMPS_LEN_CORRUPT - 1;
+	uint32_t max = cap;
+	if (cap == UINT32_MAX || (cap == 0 && d == PROTO_S2C))
+		max = AMPS_LEN_CORRUPT - 1;
+	else if (cap == 0)
+		max = AMPS_MAX_FRAME_DEFAULT;
 	bool first = d == PROTO_C2S && c->s.packets_c2s == 0;
 	return amps_frame_peek(head, max, first, fr, diag);
 }
@@ -95,6 +98,8 @@ static enum proto_err amps_facts(struct conn *c, enum proto_dir d, struct cursor
 				 struct proto_facts *f, struct proto_diag *diag)
 {
 	bool whole = bytes.left >= total;
+	if (bytes.left < AMPS_LEN_BYTES || total < AMPS_LEN_BYTES)
+		return PROTO_NEED_MORE; /* the relay hands a whole frame or a head of 64 KiB: never here */
 	struct cursor payload = cursor_make(bytes.p + AMPS_LEN_BYTES, (whole ? (size_t)total : bytes.left) - AMPS_LEN_BYTES);
 	struct amps_codec before = c->codec.amps;
 	struct amps_header h;

@@ -283,9 +283,9 @@ def main(argv=None):
         c.close()
     elif a.cmd == "publish":
         body = b"x" * a.size
-        for _ in range(a.count):
+        for _ in range(a.count - 1):
             c.publish(a.topic, body)
-        c.publish(a.topic, body, ack="processed")
+        c.publish(a.topic, body, ack="processed")  # the last asks for an ack: all were processed
         c.close()
     elif a.cmd == "subscribe":
         c.subscribe(a.topic)

@@ -250,6 +250,38 @@ static void test_later_frames_are_not_sniffed(void **state)
 	assert_int_equal(a.last, PROTO_E_MALFORMED);
 }
 
+static void test_guess_mqtt_or_amps(void **state)
+{
+	(void)state;
+	enum proto_id id;
+	struct proto_diag d;
+	static const char connect311[] = "\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00";
+	static const char connect31[] = "\x10\x0e\x00\x06MQIsdp\x03\x02\x00\x3c\x00\x00";
+	static const char logon[] = "\0\0\0\x0f{\"c\":\"logon\"}";
+	id = PROTO_ID_AMPS;
+	assert_int_equal(proto_guess(cursor_make(connect311, sizeof connect311 - 1), &id, &d), PROTO_OK);
+	assert_int_equal(id, PROTO_ID_MQTT);
+	id = PROTO_ID_AMPS;
+	assert_int_equal(proto_guess(cursor_make(connect31, sizeof connect31 - 1), &id, &d), PROTO_OK);
+	assert_int_equal(id, PROTO_ID_MQTT);
+	assert_int_equal(proto_guess(cursor_make(logon, sizeof logon - 1), &id, &d), PROTO_OK);
+	assert_int_equal(id, PROTO_ID_AMPS);
+	/* every prefix of either is "not yet", never a wrong answer */
+	for (size_t k = 0; k < 8; k++)
+		assert_int_equal(proto_guess(cursor_make(connect311, k), &id, &d), PROTO_NEED_MORE);
+	for (size_t k = 0; k < 4; k++)
+		assert_int_equal(proto_guess(cursor_make(logon, k), &id, &d), PROTO_NEED_MORE);
+	static const char text[] = "hello there\r\n";
+	assert_int_equal(proto_guess(cursor_make(text, sizeof text - 1), &id, &d), PROTO_E_NOT_PROTO);
+	assert_string_equal(d.name, "neither_mqtt_connect_nor_amps_frame");
+	static const char tls[] = "\x16\x03\x01\x02\x00";
+	assert_int_equal(proto_guess(cursor_make(tls, sizeof tls - 1), &id, &d), PROTO_E_NOT_PROTO);
+	assert_string_equal(d.name, "tls_on_plain_port");
+	/* 0x10 without an MQTT protocol name is not MQTT */
+	static const char fake[] = "\x10\x0c\x00\x04HTTP\x04\x02\x00\x3c";
+	assert_int_equal(proto_guess(cursor_make(fake, sizeof fake - 1), &id, &d), PROTO_E_NOT_PROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_cap_and_corrupt_length),
 		cmocka_unit_test(test_streams_that_are_not_amps_framing),
 		cmocka_unit_test(test_later_frames_are_not_sniffed),
+		cmocka_unit_test(test_guess_mqtt_or_amps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

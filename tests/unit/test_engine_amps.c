@@ -242,6 +242,34 @@ static void test_name_in_use_takeover(void **state)
 	engine_session_free(&b.s);
 }
 
+static void test_refused_second_logon_takes_nothing_over(void **state)
+{
+	(void)state;
+	make_engine();
+	struct conn a, b;
+	logged_on(&a, 1, "shared", 0);
+	open_conn(&b, 2, "127.0.0.1", 1);
+	logon(&b, "shared", 1);
+	feed(&b, PROTO_S2C, "{\"c\":\"ack\",\"cid\":\"1\",\"status\":\"failure\",\"reason\":\"name in use\"}", 1.01);
+	engine_session_close(eng, &b.s, ENG_CLOSE_BROKER_FIN, S(1.02));
+	/* later the server closes the first one: not a take-over */
+	engine_session_close(eng, &a.s, ENG_CLOSE_BROKER_FIN, S(5));
+	const struct seen *e = find(EVT_DISCONNECT, 1);
+	assert_int_not_equal(e->reason, EVT_R_SESSION_TAKEN_OVER);
+	assert_int_equal(e->reason, EVT_R_UPSTREAM_CLOSED); /* the proxy's engine: the server closed, no more known */
+	/* and a third logon later is a take-over of the first again */
+	struct conn c, d;
+	logged_on(&c, 3, "shared", 6);
+	logged_on(&d, 4, "shared", 7);
+	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(7.01));
+	assert_int_equal(find(EVT_DISCONNECT, 2)->reason, EVT_R_SESSION_TAKEN_OVER);
+	engine_session_close(eng, &d.s, ENG_CLOSE_CLIENT_FIN, S(8));
+	engine_session_free(&a.s);
+	engine_session_free(&b.s);
+	engine_session_free(&c.s);
+	engine_session_free(&d.s);
+}
+
 static void test_storm_refused_with_name_in_use(void **state)
 {
 	(void)state;
@@ -426,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_close_after_silence_is_heartbeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_close_before_twice_the_interval_is_not_heartbeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_in_use_takeover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_second_logon_takes_nothing_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storm_refused_with_name_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_command_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_command_observed_then_server_closes, setup, teardown),
