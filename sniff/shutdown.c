@@ -106,7 +106,11 @@ static void decide(struct shutdown_watch *w, struct broker *b)
 			uint64_t frame = h->e.n_evidence ? h->e.evidence[0].frame : 0;
 			if (h->e.n_evidence == EVT_MAX_EVIDENCE)
 				h->e.n_evidence--;
-			evt_add_evidence(&h->e, frame, "broker closed %u of %u connections within %.3f ms",
+			/* A listener (AMPS: a transport) stopped by an operator closes
+			 * its connections the same way: said, not guessed at. */
+			evt_add_evidence(&h->e, frame,
+					 "broker closed %u of %u connections within %.3f ms: a shutdown or restart, "
+					 "or its listener stopped (the wire cannot tell which)",
 					 b->closed_by_broker, b->open_at_start, span_ms);
 			h->e.reason = EVT_R_SERVER_SHUTDOWN;
 			h->e.confidence = lost ? EVT_CONF_GUESS : EVT_CONF_INFERRED;
