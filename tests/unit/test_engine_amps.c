@@ -263,6 +263,11 @@ static void test_refused_second_logon_takes_nothing_over(void **state)
 	logged_on(&d, 4, "shared", 7);
 	engine_session_close(eng, &c.s, ENG_CLOSE_BROKER_FIN, S(7.01));
 	assert_int_equal(find(EVT_DISCONNECT, 2)->reason, EVT_R_SESSION_TAKEN_OVER);
+	engine_session_close(eng, &d.s, ENG_CLOSE_CLIENT_FIN, S(8));
+	engine_session_free(&a.s);
+	engine_session_free(&b.s);
+	engine_session_free(&c.s);
+	engine_session_free(&d.s);
 }
 
 static void test_storm_refused_with_name_in_use(void **state)
