@@ -47,6 +47,7 @@ void cmd_why_usage(FILE *out)
 	      "      --format KIND     read every FILE as KIND: capture, events, mosquitto,\n"
 	      "                        amps, hivemq, emqx\n"
 	      "      --port N          in captures, also treat TCP port N as MQTT (repeatable)\n"
+	      "      --amps-port N     in captures, treat TCP port N as 60East AMPS (repeatable)\n"
 	      "  -h, --help\n",
 	      out);
 }
@@ -239,17 +240,18 @@ static void set_needle(struct why *w)
 
 int cmd_why(int argc, char **argv)
 {
-	enum { O_SINCE = 256, O_UNTIL, O_SKEW, O_FORMAT, O_SUMMARY };
+	enum { O_SINCE = 256, O_UNTIL, O_SKEW, O_FORMAT, O_SUMMARY, O_AMPS_PORT };
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },          { "port", required_argument, NULL, 'p' },
 		{ "since", required_argument, NULL, O_SINCE }, { "until", required_argument, NULL, O_UNTIL },
 		{ "clock-skew", required_argument, NULL, O_SKEW }, { "format", required_argument, NULL, O_FORMAT },
-		{ "summary", no_argument, NULL, O_SUMMARY }, { "help", no_argument, NULL, 'h' },
+		{ "summary", no_argument, NULL, O_SUMMARY }, { "amps-port", required_argument, NULL, O_AMPS_PORT },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false;
-	uint16_t ports[32] = { 1883, 8883 };
-	size_t n_ports = 2;
+	uint16_t ports[32] = { 1883, 8883 }, amps_ports[16];
+	size_t n_ports = 2, n_amps_ports = 0;
 	const char *forced = NULL;
 	struct why w = { .since_us = INT64_MIN, .until_us = INT64_MAX };
 	int ch;
@@ -264,6 +266,15 @@ int cmd_why(int argc, char **argv)
 				return CLI_USAGE;
 			}
 			ports[n_ports++] = (uint16_t)v;
+			break;
+		}
+		case O_AMPS_PORT: {
+			long v = strtol(optarg, NULL, 10);
+			if (v < 1 || v > 65535 || n_amps_ports == 16) {
+				fprintf(stderr, "wirewarden why: --amps-port needs a TCP port from 1 to 65535\n");
+				return CLI_USAGE;
+			}
+			amps_ports[n_amps_ports++] = (uint16_t)v;
 			break;
 		}
 		case O_SINCE:
@@ -338,7 +349,7 @@ int cmd_why(int argc, char **argv)
 		switch (in[i].kind) {
 		case FK_CAPTURE:
 			w.kind = "capture";
-			if (why_read_capture(&w, in[i].path, ports, n_ports, err, sizeof err) != 0) {
+			if (why_read_capture(&w, in[i].path, ports, n_ports, amps_ports, n_amps_ports, err, sizeof err) != 0) {
 				fprintf(stderr, "wirewarden why: %s\n", err);
 				rc = CLI_FAILURE;
 			}

@@ -89,6 +89,7 @@ struct why_story {
 	char disagree[2][WHY_DISAGREE];
 	unsigned n_disagree;
 	int group_of; /* -1, or the storm group it was folded into */
+	bool by_id_only; /* joined although the sources saw different ip:ports (a proxy or NAT between them) */
 };
 
 /* A take-over storm: several sessions of one client id taken over in a row,
@@ -137,7 +138,8 @@ void why_copyn(char *dst, size_t cap, const char *src, size_t n);
 void why_evidence(struct why_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- why_wire.c ---- */
-int why_read_capture(struct why *w, const char *path, const uint16_t *ports, size_t n_ports, char *err, size_t errlen);
+int why_read_capture(struct why *w, const char *path, const uint16_t *ports, size_t n_ports, const uint16_t *amps_ports,
+		     size_t n_amps_ports, char *err, size_t errlen);
 int why_read_events(struct why *w, const char *path);
 
 /* ---- why_lines.c ---- */

@@ -98,9 +98,9 @@ static int open_find(const struct why *w, const struct why_group *g, const char 
 	return best;
 }
 
-/* A view into a NUL-terminated copy that is safe to print: log text is the
- * broker's, and a client id may hold anything (escaped as the sinks escape
- * the wire's ids, so that both sides name a client the same way). */
+/* A view into a NUL-terminated copy that is safe to print: a client id may
+ * hold anything (escaped as the sinks escape the wire's ids, so that both
+ * sides name a client the same way). */
 static void text_copy(char *dst, size_t cap, struct why_text t)
 {
 	if (!t.p) {
@@ -108,6 +108,38 @@ static void text_copy(char *dst, size_t cap, struct why_text t)
 		return;
 	}
 	escape_text((const uint8_t *)t.p, t.n, dst, cap);
+}
+
+/* Length of the well-formed UTF-8 sequence at <s> (at most <n> bytes), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t k = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+	if (k == 0 || k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return k;
+}
+
+/* A whole log line kept as evidence: as written, but a control byte or a byte
+ * that is not UTF-8 becomes '?' (it could end or forge a line of our output). */
+static void line_copy(char *dst, size_t cap, struct why_text t)
+{
+	size_t o = 0;
+	const unsigned char *s = (const unsigned char *)t.p;
+	for (size_t i = 0; t.p && i < t.n && o + 5 < cap;) {
+		size_t k = s[i] < 0x80 ? (s[i] >= 0x20 && s[i] != 0x7f) : utf8_len(s + i, t.n - i);
+		if (k == 0) {
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(dst + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	dst[o] = 0;
 }
 
 static void close_session(struct why *w, int gi, int idx, const struct why_rec *r, struct why_text line,
@@ -123,10 +155,10 @@ static void close_session(struct why *w, int gi, int idx, const struct why_rec *
 	why_copy(s->confidence, sizeof s->confidence,
 		 r->reason == EVT_R_NONE ? "unknown" : r->confidence != EVT_CONF_NONE ? evt_confidence_name(r->confidence) : "stated");
 	char txt[WHY_TEXT];
-	text_copy(txt, sizeof txt, line);
+	line_copy(txt, sizeof txt, line);
 	why_evidence(s, "%s", txt);
 	if (r->detail.p) {
-		text_copy(txt, sizeof txt, r->detail);
+		line_copy(txt, sizeof txt, r->detail);
 		why_evidence(s, "%s", txt);
 	}
 	if (s->open)
@@ -171,7 +203,7 @@ static void add_note(struct why *w, int gi, const struct why_rec *r, const char 
 	n->ts_us = r->has_ts ? r->ts_us : -1;
 	why_copy(n->client_id, sizeof n->client_id, id);
 	why_copy(n->addr, sizeof n->addr, addr);
-	text_copy(n->text, sizeof n->text, line);
+	line_copy(n->text, sizeof n->text, line);
 	n->hint = r->kind == WHY_REC_NOTE ? r->reason : EVT_R_NONE;
 	n->by = r->closed_by;
 	n->conf = r->confidence;

@@ -35,6 +35,10 @@ bool why_reason_refines(const char *finer, const char *general)
 		return true; /* mosquitto logs both as "disconnected." */
 	if (g == EVT_R_NOT_AUTHORIZED && f == EVT_R_AUTH_FAILED)
 		return true; /* MQTT 3.1.1 CONNACK 5 covers both; the wire tells them apart by the credentials sent */
+	if (g == EVT_R_NAME_IN_USE && f == EVT_R_SESSION_TAKEN_OVER)
+		return true; /* AMPS's "name in use" closes both the refused logon and the one a 02-0025 replaced */
+	if (g == EVT_R_UNKNOWN_COMMAND && (f == EVT_R_MALFORMED_PACKET || f == EVT_R_PROTOCOL_ERROR))
+		return true; /* "unknown or malformed command" */
 	int fc = evt_reason_wire_code(f), gc = evt_reason_wire_code(g);
 	/* the general reason is the first row of its code (reasons.def keeps it first) */
 	return fc >= 0x80 && fc == gc && evt_reason_from_v5((uint8_t)gc) == g;
@@ -186,12 +190,30 @@ static bool joinable(const struct why *w, const struct why_story *st, const stru
 	return true;
 }
 
-static const struct why *sort_w;
-static int by_time(const void *a, const void *b)
+/* What qsort orders: the key travels with the index (no global for the comparator). */
+struct sort_key {
+	const char *id; /* NULL: order by time alone */
+	int64_t t;
+	int idx;
+};
+
+static int by_key(const void *a, const void *b)
 {
-	const struct why_session *x = &sort_w->s[*(const int *)a], *y = &sort_w->s[*(const int *)b];
-	int64_t tx = x->end_us >= 0 ? x->end_us : x->start_us, ty = y->end_us >= 0 ? y->end_us : y->start_us;
-	return (tx > ty) - (tx < ty);
+	const struct sort_key *x = a, *y = b;
+	int c = x->id && y->id ? strcmp(x->id, y->id) : 0;
+	if (c)
+		return c;
+	if (x->t != y->t)
+		return (x->t > y->t) - (x->t < y->t);
+	return x->idx - y->idx;
+}
+
+/* Sorts <keys> and writes their indexes, in order, to <ix>. */
+static void sort_indexes(struct sort_key *keys, size_t n, int *ix)
+{
+	qsort(keys, n, sizeof *keys, by_key);
+	for (size_t i = 0; i < n; i++)
+		ix[i] = keys[i].idx;
 }
 
 static const char *who(const struct why_session *s)
@@ -217,7 +239,7 @@ static void disagreements(struct why *w, struct why_story *st)
 		/* each side in its own words: the log's sentence, the wire's first two pieces of evidence */
 		const char *said = a->n_evidence ? a->evidence[0] : "";
 		const char *colon = a->group >= 0 ? strstr(said, ": ") : NULL;
-		if (colon && colon - said < 40)
+		if (colon && colon - said < 60)
 			said = colon + 2; /* the sentence without the log's timestamp */
 		char line[WHY_DISAGREE * 2];
 		snprintf(line, sizeof line, "%s: %s (\"%.100s\"); %s: %s, closed by %s%s%.110s%s%.110s%s", who(a), a->reason, said,
@@ -248,15 +270,6 @@ static void timing(struct why *w, struct why_story *st)
 			}
 		}
 	}
-}
-
-static int story_by_id_time(const void *a, const void *b)
-{
-	const struct why_story *x = &sort_w->stories[*(const int *)a], *y = &sort_w->stories[*(const int *)b];
-	int c = strcmp(sort_w->s[x->primary].client_id, sort_w->s[y->primary].client_id);
-	if (c)
-		return c;
-	return (x->end_us > y->end_us) - (x->end_us < y->end_us);
 }
 
 static void add_source(struct why_storm *g, const char *source, const char *kind)
@@ -294,15 +307,17 @@ static void find_storms(struct why *w)
 	if (w->n_stories == 0)
 		return;
 	int *ix = malloc(w->n_stories * sizeof *ix);
+	struct sort_key *keys = malloc(w->n_stories * sizeof *keys);
 	w->storms = calloc(w->n_stories, sizeof *w->storms);
-	if (!ix || !w->storms) {
+	if (!ix || !keys || !w->storms) {
 		free(ix);
+		free(keys);
 		return;
 	}
 	for (size_t i = 0; i < w->n_stories; i++)
-		ix[i] = (int)i;
-	sort_w = w;
-	qsort(ix, w->n_stories, sizeof *ix, story_by_id_time);
+		keys[i] = (struct sort_key){ w->s[w->stories[i].primary].client_id, w->stories[i].end_us, (int)i };
+	sort_indexes(keys, w->n_stories, ix);
+	free(keys);
 	for (size_t i = 0; i < w->n_stories;) {
 		size_t j = i;
 		const struct why_story *a = &w->stories[ix[i]];
@@ -351,6 +366,68 @@ static void find_storms(struct why *w)
 	free(ix);
 }
 
+/* Whether lone story <a> may take lone story <b>: other source, same client id, same times. */
+static bool same_by_id(const struct why *w, const struct why_story *a, const struct why_story *b)
+{
+	const struct why_session *x = &w->s[a->member[0]], *y = &w->s[b->member[0]];
+	if (x->source == y->source || (x->group >= 0 && x->group == y->group) || x->anonymous || y->anonymous)
+		return false;
+	if (x->end_us < 0 || y->end_us < 0 || llabs(x->end_us - y->end_us) > JOIN_TOL_US)
+		return false;
+	return x->start_us < 0 || y->start_us < 0 || llabs(x->start_us - y->start_us) <= JOIN_TOL_US;
+}
+
+/* Second pass. A proxy (or NAT) between the client and the broker gives the
+ * two sides of one connection different addresses: a capture or a proxy's
+ * event log on the client side, the broker's log on the other. Stories still
+ * of one source join by client id and time alone, and say so. */
+static void join_across_addresses(struct why *w)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->n_stories; i++)
+		n += w->stories[i].n == 1 && w->s[w->stories[i].member[0]].client_id[0];
+	if (n < 2)
+		return;
+	struct sort_key *keys = malloc(n * sizeof *keys);
+	int *ix = malloc(n * sizeof *ix);
+	if (!keys || !ix) {
+		free(keys);
+		free(ix);
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < w->n_stories; i++) {
+		const struct why_story *st = &w->stories[i];
+		if (st->n == 1 && w->s[st->member[0]].client_id[0])
+			keys[k++] = (struct sort_key){ w->s[st->member[0]].client_id, w->s[st->member[0]].end_us, (int)i };
+	}
+	sort_indexes(keys, k, ix);
+	for (size_t i = 0; i + 1 < k; i++) {
+		struct why_story *a = &w->stories[ix[i]], *b = &w->stories[ix[i + 1]];
+		if (a->n != 1 || b->n != 1 || strcmp(w->s[a->member[0]].client_id, w->s[b->member[0]].client_id) != 0 ||
+		    !same_by_id(w, a, b))
+			continue;
+		a->member[a->n++] = b->member[0];
+		w->s[b->member[0]].story = ix[i];
+		a->by_id_only = true;
+		b->n = 0;
+		i++;
+	}
+	free(keys);
+	free(ix);
+	/* drop the emptied stories */
+	size_t out = 0;
+	for (size_t i = 0; i < w->n_stories; i++) {
+		if (w->stories[i].n == 0)
+			continue;
+		w->stories[out] = w->stories[i];
+		for (unsigned m = 0; m < w->stories[out].n; m++)
+			w->s[w->stories[out].member[m]].story = (int)out;
+		out++;
+	}
+	w->n_stories = out;
+}
+
 void why_join(struct why *w)
 {
 	for (int gi = 0; gi < WHY_GROUPS; gi++)
@@ -366,17 +443,19 @@ void why_join(struct why *w)
 		s->end_us = s->log_end_us >= 0 ? s->log_end_us + off : -1;
 	}
 	int *ix = malloc((w->n ? w->n : 1) * sizeof *ix);
+	struct sort_key *keys = malloc((w->n ? w->n : 1) * sizeof *keys);
 	w->stories = calloc(w->n ? w->n : 1, sizeof *w->stories);
-	if (!ix || !w->stories) {
+	if (!ix || !keys || !w->stories) {
 		free(ix);
+		free(keys);
 		return;
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < w->n; i++)
 		if (!w->s[i].storm)
-			ix[k++] = (int)i;
-	sort_w = w;
-	qsort(ix, k, sizeof *ix, by_time);
+			keys[k++] = (struct sort_key){ NULL, w->s[i].end_us >= 0 ? w->s[i].end_us : w->s[i].start_us, (int)i };
+	sort_indexes(keys, k, ix);
+	free(keys);
 	for (size_t a = 0; a < k; a++) {
 		struct why_session *s = &w->s[ix[a]];
 		int best = -1;
@@ -404,6 +483,7 @@ void why_join(struct why *w)
 		s->story = best;
 	}
 	free(ix);
+	join_across_addresses(w);
 	for (size_t i = 0; i < w->n_stories; i++) {
 		struct why_story *st = &w->stories[i];
 		st->primary = st->member[0];

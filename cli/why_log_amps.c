@@ -90,11 +90,12 @@ static const struct {
 	enum evt_reason reason;
 	enum evt_party by;
 } amps_words[] = {
-	{ "name in use", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER },
+	/* a logon refused for a name another user holds; after a 02-0025 the old connection, taken over */
+	{ "name in use", EVT_R_NAME_IN_USE, EVT_BY_BROKER },
 	{ "heartbeat", EVT_R_KEEPALIVE_TIMEOUT, EVT_BY_BROKER },
 	{ "slow client", EVT_R_SLOW_CONSUMER, EVT_BY_BROKER },
 	{ "entitlement reset", EVT_R_CREDENTIALS_EXPIRED, EVT_BY_BROKER },
-	{ "unknown command", EVT_R_PROTOCOL_ERROR, EVT_BY_BROKER },
+	{ "unknown command", EVT_R_UNKNOWN_COMMAND, EVT_BY_BROKER },
 	{ "auth failure", EVT_R_AUTH_FAILED, EVT_BY_BROKER },
 	{ "authentication fail", EVT_R_AUTH_FAILED, EVT_BY_BROKER },
 	{ "failed to authenticate", EVT_R_AUTH_FAILED, EVT_BY_BROKER },

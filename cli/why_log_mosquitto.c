@@ -1,6 +1,6 @@
 /* mosquitto 1.6/2.0 logs (`log_type all` or notice, with timestamps in either
- * form: `log_timestamp` epoch seconds or a `log_timestamp_format`), read line
- * by line. The sentences are the ones mosquitto 2.0.x writes (src/loop.c
+ * form: `log_timestamp` epoch seconds or a `log_timestamp_format`; or through
+ * syslog/the journal with an ISO timestamp), read line by line. The sentences are the ones mosquitto 2.0.x writes (src/loop.c
  * do_disconnect, handle_connect.c, read_handle.c, net.c, database.c) plus the
  * 1.x "Socket error on client" form.
  *
@@ -55,6 +55,33 @@ static bool split(struct mosq_state *st, const char *line, size_t n, struct why_
 			st->last_us = us;
 			st->last_zoned = zoned;
 		}
+	}
+	if (k > 0 && k < n && line[k] == ' ') {
+		/* syslog or journal: "TS host mosquitto[PID]: [TS: ]message" (log_dest syslog, or stdout
+		 * under systemd, read back with journalctl -o short-iso) */
+		const char *end = line + n, *p = line + k + 1;
+		const char *lim = end - p > 160 ? p + 160 : end;
+		const char *tag = why_find(p, (size_t)(lim - p), " mosquitto");
+		const char *colon = tag ? why_find(tag, (size_t)(lim - tag), ": ") : NULL;
+		if (!colon)
+			return false;
+		p = colon + 2;
+		int64_t us2;
+		bool zoned2;
+		size_t k2 = why_time_parse(p, (size_t)(end - p), &us2, &zoned2);
+		if (k2 && p + k2 + 2 <= end && p[k2] == ':' && p[k2 + 1] == ' ') {
+			p += k2 + 2; /* mosquitto's own timestamp too: the journal's is the one with a zone */
+			if (!zoned) {
+				us = us2;
+				zoned = zoned2;
+			}
+		}
+		r->has_ts = true;
+		r->ts_us = us;
+		r->zoned = zoned;
+		r->msg.p = p;
+		r->msg.n = (size_t)(end - p);
+		return true;
 	}
 	if (k == 0 || k + 2 > n || line[k] != ':' || line[k + 1] != ' ')
 		return false;

@@ -150,6 +150,8 @@ static void print_story_text(const struct why *w, const struct why_story *st, FI
 				fprintf(out, "      - (%u more lines)\n", s->n_more);
 		}
 	}
+	if (st->by_id_only)
+		fprintf(out, "    joined by client id and time only: the sources saw different addresses (a proxy or NAT between?)\n");
 	for (unsigned d = 0; d < st->n_disagree; d++)
 		fprintf(out, "    ! sources disagree: %s\n", st->disagree[d]);
 }
@@ -270,6 +272,10 @@ static void print_story_json(const struct why *w, const struct why_story *st, FI
 	for (unsigned d = 0; d < st->n_disagree; d++)
 		json_array_append_new(dis, json_string(st->disagree[d]));
 	json_object_set_new(o, "disagreements", dis);
+	bool one_socket = strchr(client, ':') != NULL;
+	for (unsigned m = 0; m < st->n; m++)
+		one_socket &= strcmp(w->s[st->member[m]].client, client) == 0;
+	set_str(o, "joined_by", st->n < 2 ? "" : one_socket ? "address, client id and time" : "client id and time");
 	emit(o, out);
 }
 

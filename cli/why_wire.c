@@ -57,12 +57,13 @@ static void capture_sink(void *ctx, const struct evt *e)
 		why_evidence(s, "%.190s (frame %llu)", e->evidence[i].text, (unsigned long long)e->evidence[i].frame);
 }
 
-int why_read_capture(struct why *w, const char *path, const uint16_t *ports, size_t n_ports, char *err, size_t errlen)
+int why_read_capture(struct why *w, const char *path, const uint16_t *ports, size_t n_ports, const uint16_t *amps_ports,
+		     size_t n_amps_ports, char *err, size_t errlen)
 {
 	struct capture_ctx ctx = { w };
 	struct evt_sinks sinks = { 0 };
 	evt_sinks_add(&sinks, capture_sink, &ctx);
-	return sniff_pipeline_file(path, ports, n_ports, &sinks, err, errlen);
+	return sniff_pipeline_file_amps(path, ports, n_ports, amps_ports, n_amps_ports, &sinks, err, errlen);
 }
 
 static const char *jstr(json_t *o, const char *k)

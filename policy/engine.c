@@ -35,6 +35,14 @@ struct engine *engine_new(const struct engine_config *cfg, const struct evt_sink
 		free(eng);
 		return NULL;
 	}
+	struct pol_version *v = calloc(1, sizeof *v);
+	if (!v) {
+		engine_free(eng);
+		return NULL;
+	}
+	v->pol = cfg->pol;
+	eng->versions = v;
+	atomic_init(&eng->pol, &v->pol);
 	eng->ip_count_cap = 4096;
 	eng->ip_counts = calloc(eng->ip_count_cap, sizeof *eng->ip_counts);
 	if (!eng->ip_counts) {
@@ -51,13 +59,24 @@ void engine_free(struct engine *eng)
 	idt_fini(&eng->ids);
 	pthread_mutex_destroy(&eng->lock);
 	free(eng->ip_counts);
+	while (eng->versions) {
+		struct pol_version *prev = eng->versions->prev;
+		free(eng->versions);
+		eng->versions = prev;
+	}
 	free(eng);
 }
 
 void engine_set_policies(struct engine *eng, const struct ww_policies *pol)
 {
+	struct pol_version *v = malloc(sizeof *v);
+	if (!v)
+		return; /* out of memory: the running policies stay */
+	v->pol = *pol;
 	pthread_mutex_lock(&eng->lock);
-	eng->cfg.pol = *pol;
+	v->prev = eng->versions;
+	eng->versions = v;
+	atomic_store_explicit(&eng->pol, &v->pol, memory_order_release);
 	pthread_mutex_unlock(&eng->lock);
 }
 
@@ -145,13 +164,13 @@ void engine_amps_words(const struct session *s, struct evt *e)
  * a policy block that never set the factor (sniff's) means that. */
 double engine_amps_factor(const struct engine *eng)
 {
-	double f = eng->cfg.pol.heartbeat.amps_factor;
+	double f = engine_pol(eng)->heartbeat.amps_factor;
 	return f > 1.0 ? f : 2.0;
 }
 
 double engine_silence_factor(const struct engine *eng, const struct session *s)
 {
-	return s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) : eng->cfg.pol.heartbeat.factor;
+	return s->protocol == PROTO_ID_AMPS ? engine_amps_factor(eng) : engine_pol(eng)->heartbeat.factor;
 }
 
 void engine_emit(struct engine *eng, const struct evt *e)
@@ -287,10 +306,10 @@ void engine_session_open_proto(struct engine *eng, struct session *s, enum proto
 	 * to be filled at the first PUBLISH when packets_c2s <= 1, which never
 	 * holds (the CONNECT came first): they started empty, and a client
 	 * publishing right after its CONNACK was cut at its first message. */
-	s->tokens_msgs = eng->cfg.pol.limits.msgs_per_s;
-	s->tokens_bytes = eng->cfg.pol.limits.bytes_per_s;
+	s->tokens_msgs = engine_pol(eng)->limits.msgs_per_s;
+	s->tokens_bytes = engine_pol(eng)->limits.bytes_per_s;
 
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	pthread_mutex_lock(&eng->lock);
 	eng->stats.connections++;
 	eng->stats.sessions_open++;
@@ -322,7 +341,7 @@ static bool pattern_denied(const struct ww_patterns *p, const uint8_t *s, size_t
 static void on_connect(struct engine *eng, struct session *s, const struct proto_facts *f, int64_t now_us,
 		       struct eng_action *act)
 {
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	bool amps = s->protocol == PROTO_ID_AMPS;
 
 	if (s->connect_seen) { /* [MQTT-3.1.0-2]; AMPS: "duplicate logon attempt" */
@@ -548,7 +567,7 @@ static void refill(struct session *s, const struct ww_policies *pol, int64_t now
 static void on_client_publish(struct engine *eng, struct session *s, const struct proto_facts *f, uint32_t wire_len,
 			      int64_t now_us, struct eng_action *act)
 {
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	if (f->qos > 0 && !f->dup) {
 		s->inflight_c2s++;
 		/* Receive Maximum is an MQTT 5 promise [MQTT-3.3.4-9]. */
@@ -612,7 +631,7 @@ void engine_on_facts(struct engine *eng, struct session *s, enum proto_dir dir, 
 			s->last_violation_reason = EVT_R_FIRST_PACKET_NOT_CONNECT;
 			s->last_violation = amps ? "first command not logon" : "first packet not CONNECT";
 			s->violation_frame = s->frame;
-			engine_decide(eng, s, POL_PROTOCOL, eng->cfg.pol.protocol.mode, EVT_R_FIRST_PACKET_NOT_CONNECT, 0x82, 0,
+			engine_decide(eng, s, POL_PROTOCOL, engine_pol(eng)->protocol.mode, EVT_R_FIRST_PACKET_NOT_CONNECT, 0x82, 0,
 				      ENG_HOLD | ENG_CLOSE, now_us, act, amps ? "first command is %s, not logon"
 									     : "first packet is %s, not CONNECT",
 				      f->type_name ? f->type_name : "?");
@@ -660,7 +679,7 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 			 uint8_t type, uint64_t frame_len, int64_t now_us, struct eng_action *act)
 {
 	memset(act, 0, sizeof *act);
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	bool amps = s->protocol == PROTO_ID_AMPS;
 	bool too_large = d->cls == PROTO_E_TOO_LARGE;
 	bool not_proto = d->cls == PROTO_E_NOT_PROTO;
@@ -705,7 +724,7 @@ void engine_on_bad_frame(struct engine *eng, struct session *s, enum proto_dir d
 void engine_on_queue(struct engine *eng, struct session *s, uint64_t queued, int64_t now_us, struct eng_action *act)
 {
 	memset(act, 0, sizeof *act);
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	s->queued_to_client = queued;
 	if (pol->slow_client.mode == WW_MODE_OFF || pol->slow_client.offline_bytes == 0)
 		return;
@@ -759,7 +778,7 @@ void engine_on_queue(struct engine *eng, struct session *s, uint64_t queued, int
 void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct eng_action *act)
 {
 	memset(act, 0, sizeof *act);
-	const struct ww_policies *pol = &eng->cfg.pol;
+	const struct ww_policies *pol = engine_pol(eng);
 	if (s->decided != EVT_R_NONE || s->ended)
 		return;
 	int64_t ct = (int64_t)pol->limits.connect_timeout_ms * 1000;

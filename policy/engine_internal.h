@@ -3,13 +3,23 @@
 #define WW_POLICY_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "policy/engine.h"
 #include "policy/idtable.h"
 #include "sink/sink.h"
 
+/* One set of policies: a reload adds one and never changes or frees an
+ * older one while the engine lives, since a worker may still be reading it. */
+struct pol_version {
+	struct pol_version *prev;
+	struct ww_policies pol;
+};
+
 struct engine {
-	struct engine_config cfg;
+	struct engine_config cfg;                  /* cfg.pol: as created; policies come from <pol> */
+	_Atomic(const struct ww_policies *) pol;   /* the newest set (engine_pol()) */
+	struct pol_version *versions;              /* every set, newest first (under <lock>) */
 	struct evt_sinks sinks;
 	pthread_mutex_t lock;     /* the id table, per-address counts, stats, sinks */
 	struct id_table ids;
@@ -17,6 +27,13 @@ struct engine {
 	uint32_t ip_count_cap;
 	struct ip_count { char ip[48]; uint32_t n; } *ip_counts;
 };
+
+/* The policies in force. Read once per call and used throughout it, so a
+ * reload (engine_set_policies) never shows a call half old, half new. */
+static inline const struct ww_policies *engine_pol(const struct engine *eng)
+{
+	return atomic_load_explicit(&eng->pol, memory_order_acquire);
+}
 
 /* An event about <s>, with the session's common fields filled. */
 struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);

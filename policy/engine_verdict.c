@@ -263,7 +263,7 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		if (s->id_generation && s->ide->live > 0)
 			s->ide->live--;
 		idt_release(&eng->ids, s->ide, now_us,
-			    (int64_t)eng->cfg.pol.takeover.storm_window_ms * 1000 + 60 * US);
+			    (int64_t)engine_pol(eng)->takeover.storm_window_ms * 1000 + 60 * US);
 		s->ide = NULL;
 	}
 	if (s->counted_ip)

@@ -4,7 +4,7 @@
  * "Authorization: Bearer <token>" when admin.token_file is set.
  *
  *   GET  /healthz                     200 while the process runs
- *   GET  /readyz                      200 when every upstream accepts a TCP connection, else 503
+ *   GET  /readyz                      200 when every upstream accepts a connection (TLS: verified), else 503
  *   GET  /metrics                     Prometheus text (metrics.c)
  *   GET  /clients                     every connection's session watch, JSON
  *   GET  /clients/{client_id}         the connections of one client id (404: none)
@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 
 #include "proxy/proxy.h"
+#include "proxy/tls.h"
 #include "sink/sink.h"
 
 struct admin {
@@ -153,7 +154,7 @@ static json_t *conn_json(struct conn *c, int64_t now)
 	json_object_set_new(o, "identity", s->identity ? json_string(s->identity) : json_null());
 	json_object_set_new(o, "client", json_string(s->client));
 	json_object_set_new(o, "broker", json_string(s->broker));
-	json_object_set_new(o, "protocol", json_string("mqtt"));
+	json_object_set_new(o, "protocol", json_string(s->protocol == PROTO_ID_AMPS ? "amps" : "mqtt"));
 	json_object_set_new(o, "level", s->level ? json_integer(s->level) : json_null());
 	json_object_set_new(o, "tls", json_boolean(c->tls_side[PROTO_C2S]));
 	json_object_set_new(o, "state", json_string(c->closing ? "closing" : evt_phase_name(s->phase) ? evt_phase_name(s->phase) : "connecting"));
@@ -319,8 +320,9 @@ static void get_events(struct admin *a, struct evhttp_request *req, const struct
 	evhttp_clear_headers(&q);
 }
 
-/* Whether a TCP connection to <sa> completes within <ms>; <why> on failure. */
-static bool reachable(const struct sockaddr *sa, socklen_t len, int ms, char *why, size_t cap)
+/* Whether a TCP connection to <sa> completes within <ms> (and, with <tls>,
+ * a verified TLS handshake); <why> on failure. */
+static bool reachable(const struct sockaddr *sa, socklen_t len, struct proxy_tls *tls, int ms, char *why, size_t cap)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -339,10 +341,19 @@ static bool reachable(const struct sockaddr *sa, socklen_t len, int ms, char *wh
 				err = errno;
 		}
 	}
-	close(fd);
-	if (err)
+	if (err) {
+		close(fd);
 		snprintf(why, cap, "%s", strerror(err));
-	return err == 0;
+		return false;
+	}
+	bool ok = true;
+	if (tls) {
+		int fl = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		ok = tls_probe(tls, fd, ms, why, cap);
+	}
+	close(fd);
+	return ok;
 }
 
 static void get_readyz(struct admin *a, struct evhttp_request *req)
@@ -353,7 +364,8 @@ static void get_readyz(struct admin *a, struct evhttp_request *req)
 	for (unsigned i = 0; i < px->n_listeners; i++) {
 		const struct proxy_listener *l = &px->listeners[i];
 		char why[128];
-		bool ok = reachable((const struct sockaddr *)&l->upstream_addr, l->upstream_len, 1000, why, sizeof why);
+		bool ok = reachable((const struct sockaddr *)&l->upstream_addr, l->upstream_len, l->upstream_tls, 1000, why,
+				    sizeof why);
 		json_object_set_new(ups, l->cfg->name, json_string(ok ? "reachable" : why));
 		ready = ready && ok;
 	}

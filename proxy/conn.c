@@ -257,6 +257,7 @@ void conn_free(struct conn *c)
 	tls_conn_free(c);
 	if (c->linger)
 		event_free(c->linger);
+
 	for (int d = 0; d < 2; d++)
 		if (c->rev[d])
 			event_free(c->rev[d]);
@@ -324,6 +325,39 @@ static void close_after_flush(struct conn *c, enum eng_close how)
 	struct timeval tv = { LINGER_S, 0 };
 	if (c->linger)
 		evtimer_add(c->linger, &tv);
+}
+
+/* While reading the broker's socket is paused (the client does not keep
+ * up), a close from the broker would go unseen until the client drained: a
+ * broker dropping a slow client was logged as the client leaving, later. So
+ * the sweep asks the kernel (TCP_INFO) how a paused broker socket stands. A
+ * reset ends it all now, as it would have ended a direct connection. After a
+ * FIN, what the broker sent before it (maybe a DISCONNECT with its reason)
+ * still goes to the client as it drains, and the end-of-stream path closes
+ * then; a client that does not drain within LINGER_S is closed as the broker
+ * closed it.
+ * (EV_CLOSED cannot do this: libevent reports a reset's EPOLLHUP as
+ * EV_READ|EV_WRITE only, and epoll would then wake the loop without end.) */
+static void check_paused_broker(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->ubev);
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return;
+	if (ti.tcpi_state == TCP_CLOSE) { /* reset */
+		set_rst(c->cbev);
+		conn_close(c, ENG_CLOSE_BROKER_RST);
+		return;
+	}
+	if (ti.tcpi_state != TCP_CLOSE_WAIT || c->linger_armed) /* no FIN from the broker, or seen */
+		return;
+	c->close_how = ENG_CLOSE_BROKER_FIN;
+	if (!c->linger)
+		c->linger = evtimer_new(c->w->base, linger_cb, c);
+	struct timeval tv = { LINGER_S, 0 };
+	if (c->linger && evtimer_add(c->linger, &tv) == 0)
+		c->linger_armed = true;
 }
 
 /* Ends the client's session at the broker so that it behaves as if the client
@@ -690,6 +724,11 @@ void conn_sweep(struct conn *c, int64_t now_us)
 	if (act.flags) {
 		conn_apply(c, &act);
 		return;
+	}
+	if (!c->rd_on[PROTO_S2C] && c->upstream_up && !c->upstream_eof) {
+		check_paused_broker(c);
+		if (c->closing || c->s.ended)
+			return;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->cbev)) > 0 || c->s.slow_since_us) {
 		engine_on_queue(c->w->px->eng, &c->s, relay_client_depth(c), now_us, &act);

@@ -104,6 +104,7 @@ struct conn {
 	uint64_t boundary[PROXY_BOUNDARIES];
 	unsigned n_boundary;
 	struct event *linger;            /* closes after a final flush */
+	bool linger_armed;               /* a paused broker socket's FIN started the linger (conn.c) */
 	/* TLS (tls.c): a TLS side is read by its bufferevent, not by rev[] */
 	bool tls_side[2];                /* [PROTO_C2S] client socket, [PROTO_S2C] broker socket */
 	bool tls_done;                   /* the client's handshake completed */
@@ -159,6 +160,23 @@ struct worker {
 	bool gone;                       /* its loop has ended: calls fail */
 };
 
+/* An event log file (logfile.c): a file sink behind its own lock, so that
+ * SIGHUP can swap in a newly opened file. <path> NULL: stderr or stdout. */
+struct log_file {
+	pthread_mutex_t lock;
+	struct evt_file_sink fs;
+	char *path;
+	bool json;
+};
+/* Opens <path> for appending ("-" or NULL: <dash>). 0, or -1 (errno). */
+int log_file_open(struct log_file *lf, const char *path, FILE *dash, bool json);
+void log_file_sink_fn(void *ctx, const struct evt *e);
+void log_file_flush(struct log_file *lf);
+/* Opens the path again (after logrotate moved the file). 0, or -1 with the
+ * old file kept (logged). */
+int log_file_reopen(struct log_file *lf);
+void log_file_close(struct log_file *lf);
+
 struct admin;
 struct ring;
 
@@ -173,8 +191,8 @@ struct proxy {
 	struct ww_config cfg;
 	struct engine *eng;
 	struct evt_sinks sinks;
-	struct evt_file_sink text_sink, json_sink;
-	FILE *text_fp, *json_fp;
+	struct log_file text_log, json_log;
+	bool has_json;
 	struct proxy_listener *listeners;
 	unsigned n_listeners;
 	struct worker *workers;

@@ -66,13 +66,6 @@ static int resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t 
 	return 0;
 }
 
-static FILE *open_sink_file(const char *path, FILE *dash)
-{
-	if (!path || strcmp(path, "-") == 0)
-		return dash;
-	return fopen(path, "a");
-}
-
 #define FLUSH_MS 250
 
 /* What each policy did over the run, observed apart from enforced, so an
@@ -105,9 +98,17 @@ static void on_signal(int sig)
 
 static void flush_logs(struct proxy *px)
 {
-	fflush(px->text_fp);
-	if (px->json_fp)
-		fflush(px->json_fp);
+	log_file_flush(&px->text_log);
+	if (px->has_json)
+		log_file_flush(&px->json_log);
+}
+
+/* SIGHUP also reopens the event files, for logrotate. */
+static void reopen_logs(struct proxy *px)
+{
+	log_file_reopen(&px->text_log);
+	if (px->has_json)
+		log_file_reopen(&px->json_log);
 }
 
 static void count_conns(struct worker *w, void *arg) { *(unsigned *)arg += w->n_conns; }
@@ -180,6 +181,7 @@ static void drain(struct proxy *px)
 		flush_logs(px);
 		if (reload_asked) {
 			reload_asked = 0;
+			reopen_logs(px);
 			reload(px);
 		}
 		open = proxy_open_conns(px);
@@ -276,7 +278,13 @@ static void reload(struct proxy *px)
 	old->next = px->retired;
 	px->retired = old;
 	engine_set_policies(px->eng, &nc.policies);
+	/* The relay reads max_packet_size on every packet, unlocked: the struct
+	 * copy (which may be byte-wise) rewrites its old value, and the new one
+	 * goes in with one atomic store, so no torn size is ever seen. */
+	uint64_t max_packet = nc.policies.limits.max_packet_size;
+	nc.policies.limits.max_packet_size = px->cfg.policies.limits.max_packet_size;
 	px->cfg = nc;
+	__atomic_store_n(&px->cfg.policies.limits.max_packet_size, max_packet, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < px->n_listeners; i++) {
 		__atomic_store_n(&px->listeners[i].cfg, use[i], __ATOMIC_RELEASE);
 		if (tls[i])
@@ -397,6 +405,7 @@ int cmd_proxy(int argc, char **argv)
 	bool own_listeners = px->cfg.listeners != &flag_listener;
 
 	int rc = CLI_FAILURE;
+	bool logs_open = false;
 	px->n_listeners = px->cfg.n_listeners;
 	px->listeners = calloc(px->n_listeners, sizeof *px->listeners);
 	for (unsigned i = 0; px->listeners && i < px->n_listeners; i++) {
@@ -423,20 +432,18 @@ int cmd_proxy(int argc, char **argv)
 
 	/* Sinks: the text log always, JSON lines when asked, and the ring of
 	 * recent events that the admin API serves. */
-	px->text_fp = open_sink_file(logfile ? logfile : px->cfg.events_log, stderr);
-	px->json_fp = (events || px->cfg.events_json) ? open_sink_file(events ? events : px->cfg.events_json, stdout) : NULL;
-	if (!px->text_fp || ((events || px->cfg.events_json) && !px->json_fp)) {
+	/* Not flushed per event (a connection is 4+ events): the main thread
+	 * flushes every FLUSH_MS, so a log lags by at most that. */
+	px->has_json = events || px->cfg.events_json;
+	logs_open = true;
+	if (log_file_open(&px->text_log, logfile ? logfile : px->cfg.events_log, stderr, false) != 0 ||
+	    (px->has_json && log_file_open(&px->json_log, events ? events : px->cfg.events_json, stdout, true) != 0)) {
 		fprintf(stderr, "wirewarden proxy: cannot open an event file: %s\n", strerror(errno));
 		goto out;
 	}
-	/* Not flushed per event (a connection is 4+ events): the main thread
-	 * flushes every FLUSH_MS, so a log lags by at most that. */
-	px->text_sink = evt_file_sink_make(px->text_fp, false);
-	evt_sinks_add_text(&px->sinks, &px->text_sink);
-	if (px->json_fp) {
-		px->json_sink = evt_file_sink_make(px->json_fp, false);
-		evt_sinks_add_json(&px->sinks, &px->json_sink);
-	}
+	evt_sinks_add(&px->sinks, log_file_sink_fn, &px->text_log);
+	if (px->has_json)
+		evt_sinks_add(&px->sinks, log_file_sink_fn, &px->json_log);
 	if (px->cfg.admin.listen) {
 		if (!(px->ring = ring_new(px->cfg.admin.events_ring)))
 			goto out;
@@ -507,6 +514,7 @@ int cmd_proxy(int argc, char **argv)
 		flush_logs(px);
 		if (reload_asked) {
 			reload_asked = 0;
+			reopen_logs(px);
 			reload(px);
 		}
 	}
@@ -523,10 +531,11 @@ stop:
 out:
 	free(px->workers);
 	engine_free(px->eng);
-	if (px->text_fp && px->text_fp != stderr && px->text_fp != stdout)
-		fclose(px->text_fp);
-	if (px->json_fp && px->json_fp != stdout && px->json_fp != stderr)
-		fclose(px->json_fp);
+	if (logs_open) {
+		log_file_close(&px->text_log);
+		if (px->has_json)
+			log_file_close(&px->json_log);
+	}
 	for (unsigned i = 0; px->listeners && i < px->n_listeners; i++) {
 		tls_free(px->listeners[i].tls);
 		tls_free(px->listeners[i].upstream_tls);

@@ -6,6 +6,8 @@
 #include "proxy/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +168,8 @@ struct proxy_tls *tls_server_new(const struct ww_tls_server_cfg *cfg, char *why,
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* An idle connection keeps no record buffers (about 34 KiB each). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	return wrap(ctx, info, why, cap);
 }
@@ -213,6 +217,7 @@ struct proxy_tls *tls_client_new(const struct ww_tls_client_cfg *cfg, const char
 		fprintf(stderr, "wirewarden proxy: upstream %s: TLS without verifying the broker's certificate\n", upstream);
 	static const unsigned char mqtt_alpn[] = { 4, 'm', 'q', 't', 't' };
 	SSL_CTX_set_alpn_protos(ctx, mqtt_alpn, sizeof mqtt_alpn);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return wrap(ctx, info, why, cap);
 }
 
@@ -274,9 +279,10 @@ struct bufferevent *tls_accept_bev(struct conn *c, evutil_socket_t fd)
 	return bev;
 }
 
-struct bufferevent *tls_upstream_bev(struct conn *c)
+/* A client SSL toward the broker: SNI, and the name or address verified. */
+static SSL *upstream_ssl(struct proxy_tls *t)
 {
-	SSL *ssl = new_ssl(c->lst->upstream_tls);
+	SSL *ssl = new_ssl(t);
 	if (!ssl)
 		return NULL;
 	const struct ctx_info *info = info_of(ssl);
@@ -289,6 +295,14 @@ struct bufferevent *tls_upstream_bev(struct conn *c)
 		else if (info->ip[0])
 			X509_VERIFY_PARAM_set1_ip_asc(vp, info->ip);
 	}
+	return ssl;
+}
+
+struct bufferevent *tls_upstream_bev(struct conn *c)
+{
+	SSL *ssl = upstream_ssl(c->lst->upstream_tls);
+	if (!ssl)
+		return NULL;
 	SSL_set_app_data(ssl, c);
 	struct bufferevent *bev =
 		bufferevent_openssl_socket_new(c->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
@@ -298,6 +312,34 @@ struct bufferevent *tls_upstream_bev(struct conn *c)
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
+}
+
+bool tls_probe(struct proxy_tls *t, int fd, int timeout_ms, char *why, size_t cap)
+{
+	SSL *ssl = upstream_ssl(t);
+	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		snprintf(why, cap, "out of memory");
+		return false;
+	}
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	ERR_clear_error();
+	bool ok = SSL_connect(ssl) == 1;
+	if (!ok) {
+		long v = SSL_get_verify_result(ssl);
+		ossl_why(why, cap, "TLS");
+		size_t n = strlen(why);
+		if (v != X509_V_OK && n < cap)
+			snprintf(why + n, cap - n, " (%s)", X509_verify_cert_error_string(v));
+		else if (n == 3 && n < cap) /* nothing from OpenSSL: the socket's reason */
+			snprintf(why + n, cap - n, ": %s", errno ? strerror(errno) : "handshake failed");
+	} else {
+		SSL_shutdown(ssl);
+	}
+	SSL_free(ssl);
+	return ok;
 }
 
 /* The certificate's subject CN, else its first DNS, e-mail or URI name. */

@@ -48,6 +48,11 @@ void tls_client_failed(struct conn *c, short what);
  * unreachable broker. */
 void tls_upstream_failed(struct conn *c);
 
+/* /readyz: a TLS handshake with the broker on the connected, blocking socket
+ * <fd>, verified as the proxy's own connections are, bounded by <timeout_ms>
+ * per read or write. true, or false with <why> (OpenSSL's reason). */
+bool tls_probe(struct proxy_tls *t, int fd, int timeout_ms, char *why, size_t cap);
+
 /* Frees <c>'s TLS timer. */
 void tls_conn_free(struct conn *c);
 

@@ -15,6 +15,12 @@
 int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports, const struct evt_sinks *sinks,
 			char *err, size_t errlen)
 {
+	return sniff_pipeline_file_amps(path, ports, n_ports, NULL, 0, sinks, err, errlen);
+}
+
+int sniff_pipeline_file_amps(const char *path, const uint16_t *ports, size_t n_ports, const uint16_t *amps_ports,
+			     size_t n_amps_ports, const struct evt_sinks *sinks, char *err, size_t errlen)
+{
 	char cerr[CAPTURE_ERR_LEN];
 	struct capture *cap = capture_open(path, cerr, sizeof cerr);
 	if (!cap) {
@@ -36,7 +42,13 @@ int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports,
 	if (n_ports > TCP_STREAM_MAX_PORTS)
 		n_ports = TCP_STREAM_MAX_PORTS;
 	memcpy(pcfg.ports, ports, n_ports * sizeof *ports);
-	memcpy(tcfg.ports, ports, n_ports * sizeof *ports);
+	/* AMPS ports are decoded as AMPS, and tracked like the others */
+	for (size_t i = 0; i < n_amps_ports && pcfg.n_amps_ports < TCP_STREAM_MAX_PORTS; i++) {
+		pcfg.amps_ports[pcfg.n_amps_ports++] = amps_ports[i];
+		if (n_ports < TCP_STREAM_MAX_PORTS)
+			pcfg.ports[n_ports++] = amps_ports[i];
+	}
+	memcpy(tcfg.ports, pcfg.ports, n_ports * sizeof *ports);
 	pcfg.n_ports = tcfg.n_ports = n_ports;
 	struct packets *pk = eng ? packets_new(&pcfg) : NULL;
 	struct tcp_stream *ts = NULL;

@@ -15,4 +15,8 @@
 int sniff_pipeline_file(const char *path, const uint16_t *ports, size_t n_ports, const struct evt_sinks *sinks,
 			char *err, size_t errlen);
 
+/* The same, with TCP ports <amps_ports> decoded as 60East AMPS (as `sniff --amps-port`). */
+int sniff_pipeline_file_amps(const char *path, const uint16_t *ports, size_t n_ports, const uint16_t *amps_ports,
+			     size_t n_amps_ports, const struct evt_sinks *sinks, char *err, size_t errlen);
+
 #endif

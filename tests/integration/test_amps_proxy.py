@@ -329,9 +329,6 @@ def test_slow_client_enforce_offlined_then_disconnected_by_proxy(amps_peer, amps
     enforced_by(d, "slow_client")
 
 
-@pytest.mark.xfail(strict=True, reason="proxy bug (proxy/conn.c): while reading from the server is paused for a "
-                   "full client buffer, the server's close (RST) is not seen; the end is logged only when the client "
-                   "goes, as client_vanished by client")
 def test_slow_client_observe_the_server_offlines_then_disconnects(amps_peer, amps_proxy, amps):
     """Observe changes nothing: the proxy's buffer toward the stuck client fills,
     it stops reading from the server, the server offlines the client (70-0011)

@@ -146,3 +146,37 @@ def test_second_sigterm_cuts_the_drain_short(broker, proxy, client):
     assert c.wait_disconnect(timeout=5) == 0x8B
     assert px.proc.wait(10) == 0
     px.stopped_rc = 0
+
+
+def test_sighup_reopens_the_event_files_for_logrotate(broker, proxy, client):
+    import json
+
+    px = proxy(broker.port, config={})
+    a = client(px.port, version=4, client_id="before-rotate")
+    assert a.connect() == 0
+    a.disconnect()
+    px.wait_event("disconnect", client_id="before-rotate")
+    rotated_json = px.events_path.with_name(px.events_path.name + ".1")
+    rotated_text = px.log_path.with_name(px.log_path.name + ".1")
+    px.events_path.rename(rotated_json)  # what logrotate does, then it signals
+    px.log_path.rename(rotated_text)
+    px.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: px.events_path.exists() and px.log_path.exists(), 5, "the event files to be reopened")
+    b = client(px.port, version=5, client_id="after-rotate")
+    assert b.connect() == 0
+    b.disconnect()
+
+    def lines(p):
+        return [json.loads(x) for x in p.read_text().splitlines()]
+
+    wait_until(lambda: any(e.get("name") == "disconnect" for e in lines(px.events_path)), 5,
+               "the new file to get the new connection's events")
+    old, new = lines(rotated_json), lines(px.events_path)
+    assert {e.get("client_id") for e in old if "client_id" in e} == {"before-rotate"}
+    assert {e.get("client_id") for e in new if "client_id" in e} == {"after-rotate"}
+    assert "after-rotate" in px.log_path.read_text() and "after-rotate" not in rotated_text.read_text()
+    # Every connection still ends with one disconnect, across the two files.
+    px.stop()
+    px.events_path.write_text(rotated_json.read_text() + px.events_path.read_text())
+    px._offset, px._lines, px._partial = 0, [], b""
+    assert len(px.check_one_disconnect_each()) == 2

@@ -288,3 +288,151 @@ def test_certificates_reloaded_on_sighup(broker, proxy, client, pki, tmp_path):
     px.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "reload refused" in px.stderr_text(), 5, "the refusal")
     assert subject() == ["subject=CN = proxy-rotated"]
+
+
+def test_tls_both_ways_is_transparent_under_load(mosquitto, proxy, client, pki):
+    """Random payloads (0 B to 256 KiB, log-uniform) at QoS 0, 1 and 2 through
+    TLS from the clients and TLS to the broker: every payload arrives, in
+    order, byte for byte (SHA-256)."""
+    import hashlib
+    import math
+    import random
+
+    b = tls_broker(mosquitto, pki)
+    px = proxy(b.port, config={}, start=False)
+    full = {"listeners": [{"name": "tls", "listen": "127.0.0.1:%d" % px.port,
+                           "upstream": "127.0.0.1:%d" % b.port, "tls": server_tls_of(pki),
+                           "upstream_tls": {"ca": str(pki["ca"].cert)}}],
+            "workers": px.workers}
+    px.config_path.write_text(yaml_dump(full) + "\n")
+    px.start()
+    rng = random.Random(7)
+    pool = rng.randbytes(512 * 1024 + 1)
+    sub = client(px.port, version=4, client_id="tl-sub", tls=paho_tls(pki))
+    assert sub.connect() == 0
+    sub.subscribe("tl/#", qos=2)
+    pubs = []
+    for q in range(3):
+        p = client(px.port, version=5 if q == 1 else 4, client_id="tl-pub-%d" % q, tls=paho_tls(pki))
+        assert p.connect() == 0
+        pubs.append(p)
+    sent = {q: [] for q in range(3)}
+    total, window, nbytes = 1200, 30, 0
+    got = {q: [] for q in range(3)}
+    t0 = time.monotonic()
+    for start in range(0, total, window):
+        infos = []
+        for i in range(start, min(total, start + window)):
+            q = i % 3
+            size = int(math.exp(rng.uniform(0, math.log(256 * 1024 + 1)))) - 1
+            off = rng.randrange(0, 256 * 1024)
+            payload = pool[off:off + size]
+            sent[q].append(hashlib.sha256(payload).hexdigest())
+            nbytes += size
+            infos.append(pubs[q].publish("tl/q%d" % q, payload, qos=q, wait=False))
+        for info in infos:
+            info.wait_for_publish(20)
+            assert info.is_published()
+        for m in sub.messages_n(len(infos), timeout=30):
+            got[int(m.topic[-1])].append(hashlib.sha256(m.payload).hexdigest())
+    assert time.monotonic() - t0 < 120
+    for q in range(3):
+        assert got[q] == sent[q], "QoS %d: %d sent, %d received, first difference at %s" % (
+            q, len(sent[q]), len(got[q]), next((i for i, (a, b) in enumerate(zip(got[q], sent[q])) if a != b), None))
+    assert nbytes > 10 * 1024 * 1024
+    assert not px.events("disconnect")
+
+
+def test_tls_versions_and_ciphers(broker, proxy, pki):
+    px = tls_proxy(proxy, broker, pki, tls=dict(server_tls_of(pki), min_version="1.3"))
+    base = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % px.port, "-CAfile", str(pki["ca"].cert)]
+    p = subprocess.run(base + ["-tls1_2"], input=b"", capture_output=True, timeout=15)
+    assert b"Cipher is (NONE)" in p.stdout or p.returncode != 0
+    ev = px.wait_event("tls_handshake_failed", detail=lambda d: d and "unsupported protocol" in d)
+    assert "alert sent: protocol version" in ev["detail"]
+    p = subprocess.run(base + ["-tls1_3"], input=b"", capture_output=True, timeout=15)
+    assert b"TLSv1.3" in p.stdout and b"Verify return code: 0 (ok)" in p.stdout
+    px2 = tls_proxy(proxy, broker, pki, tls=dict(server_tls_of(pki), max_version="1.2",
+                                                 ciphers="ECDHE-ECDSA-AES128-GCM-SHA256"))
+    base2 = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % px2.port, "-CAfile", str(pki["ca"].cert)]
+    p = subprocess.run(base2, input=b"", capture_output=True, timeout=15)
+    assert b"Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" in p.stdout and b"TLSv1.2" in p.stdout, p.stdout[-600:]
+    p = subprocess.run(base2 + ["-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"], input=b"", capture_output=True,
+                       timeout=15)
+    assert b"Cipher is (NONE)" in p.stdout or p.returncode != 0
+    px2.wait_event("tls_handshake_failed", detail=lambda d: d and "no shared cipher" in d)
+
+
+def test_upstream_sni_is_sent(proxy, client, pki, tmp_path):
+    """A TLS 'broker' made with Python's ssl module records the server name
+    the proxy sends, then closes: the name configured, or none for an IP
+    upstream without one."""
+    import ssl
+    import threading
+
+    names = []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["server"]["cert"], pki["server"]["key"])
+    ctx.sni_callback = lambda sock, name, c: names.append(name)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(10)
+    port = srv.getsockname()[1]
+
+    def serve(n):
+        for _ in range(n):
+            try:
+                s, _ = srv.accept()
+                with ctx.wrap_socket(s, server_side=True) as t:
+                    t.settimeout(2)
+                    try:
+                        t.recv(10)
+                    except (OSError, ssl.SSLError):
+                        pass
+            except (OSError, ssl.SSLError):
+                pass
+
+    th = threading.Thread(target=serve, args=(2,), daemon=True)
+    th.start()
+
+    class Up:
+        pass
+
+    up = Up()
+    up.port = port
+    for utls in ({"ca": str(pki["ca"].cert), "sni": "localhost"}, {"ca": str(pki["ca"].cert)}):
+        px = upstream_proxy(proxy, up, utls)
+        r = socket.create_connection(("127.0.0.1", px.port), timeout=5)
+        r.sendall(P.connect("sni-check"))
+        r.settimeout(5)
+        try:
+            r.recv(10)
+        except OSError:
+            pass
+        r.close()
+        px.wait_event("disconnect", client_id="sni-check")
+    th.join(10)
+    srv.close()
+    assert names == ["localhost", None]
+
+
+def test_readyz_checks_the_brokers_certificate(mosquitto, proxy, pki, tmp_path):
+    b = tls_broker(mosquitto, pki)
+    other = CA(tmp_path / "other3", name="not the broker's CA either")
+    urls = []
+    for ca in (pki["ca"].cert, other.cert):
+        port = free_port()
+        px = proxy(b.port, config={}, start=False)
+        full = {"listeners": [{"name": "up", "listen": "127.0.0.1:%d" % px.port,
+                               "upstream": "127.0.0.1:%d" % b.port, "upstream_tls": {"ca": str(ca)}}],
+                "workers": px.workers, "admin": {"listen": "127.0.0.1:%d" % port}}
+        px.config_path.write_text(yaml_dump(full) + "\n")
+        px.start()
+        urls.append("http://127.0.0.1:%d/readyz" % port)
+        wait_until(lambda: curl(urls[-1].replace("readyz", "healthz"))[0] == 200, 5, "the admin API")
+    code, body = curl(urls[0])
+    assert code == 200 and json.loads(body)["upstreams"] == {"up": "reachable"}
+    code, body = curl(urls[1])
+    assert code == 503
+    assert "certificate verify failed" in json.loads(body)["upstreams"]["up"], body

@@ -43,6 +43,20 @@ def kinds(s):
     return sorted(x["kind"] for x in s["sources"])
 
 
+def log_time(path, sentence):
+    """The timestamp (as written) of the first line of a recorded mosquitto log that holds <sentence>."""
+    for line in open(path):
+        if sentence in line:
+            return line.split(": ", 1)[0]
+    raise AssertionError("%s: no line with %r" % (path, sentence))
+
+
+def seconds(ts):
+    import calendar
+    import time
+    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%S"))
+
+
 def shifted(src, dst, delta_s):
     """A copy of a recorded mosquitto log with every timestamp moved by delta_s: another clock."""
     import datetime
@@ -152,9 +166,11 @@ def test_socket_error_against_the_wire(tmp_path):
 # ---- one source is missing ----
 
 def test_log_alone_and_capture_alone():
-    s = sessions("silent-v311", rec("v311-keepalive.mosquitto.log"))
+    log = rec("v311-keepalive.mosquitto.log")
+    s = sessions("silent-v311", log)
     assert len(s) == 1 and kinds(s[0]) == ["mosquitto log"] and s[0]["reason"] == "keepalive_timeout"
-    assert s[0]["start"].startswith("2026-11-23T20:12:16") and s[0]["duration_s"] == 5.0
+    opened, closed = log_time(log, "New client connected"), log_time(log, "exceeded timeout")
+    assert s[0]["start"].startswith(opened) and s[0]["duration_s"] == seconds(closed) - seconds(opened)
     s = sessions("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log"))
     assert len(s) == 1 and kinds(s[0]) == ["capture"]
     out = why("silent-v311", rec("v311-keepalive.pcap"), rec("v311-takeover.mosquitto.log")).stdout.decode()
@@ -222,7 +238,8 @@ def test_rotated_log_joins_one_session(tmp_path):
     assert len(s) == 1
     src = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
     assert src["source"] == str(old) and src["source_end"] == str(new)
-    assert src["reason"] == "keepalive_timeout" and src["start"].startswith("2026-11-23T20:12:16")
+    assert src["reason"] == "keepalive_timeout"
+    assert src["start"].startswith(log_time(rec("v311-keepalive.mosquitto.log"), "New client connected"))
     assert "rotated" in why("silent-v311", str(new), str(old)).stdout.decode()
 
 
@@ -260,9 +277,13 @@ def test_since_until():
 
 
 def test_unknown_line_naming_the_client_is_kept(tmp_path):
-    lines = open(rec("v311-keepalive.mosquitto.log")).read().splitlines(True)
-    lines.insert(4, "2026-11-23T20:12:17: Plugin says silent-v311 looks sleepy today.\n")
-    lines.append("2026-11-23T20:15:00: Plugin says silent-v311 was seen again.\n")
+    import time
+    src = rec("v311-keepalive.mosquitto.log")
+    lines = open(src).read().splitlines(True)
+    during = log_time(src, "Sending CONNACK")
+    after = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds(log_time(src, "exceeded timeout")) + 120))
+    lines.insert(4, during + ": Plugin says silent-v311 looks sleepy today.\n")
+    lines.append(after + ": Plugin says silent-v311 was seen again.\n")
     log = tmp_path / "plugin.log"
     log.write_text("".join(lines))
     objs = objects("silent-v311", str(log))
@@ -360,8 +381,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
 AMPS_REC = os.path.join(TOP, "tests", "data", "recorded-amps")
 PEER_LOGS = sorted(glob.glob(os.path.join(AMPS_REC, "*.amps-peer.log")))
 # the peer's reason words (its PEER-0013 ground truth) as the AMPS log alone can tell them
-TRUTH = {"name in use": "session_taken_over", "heartbeat": "keepalive_timeout", "auth failure": "auth_failed",
-         "entitlement reset": "credentials_expired", "unknown command": "protocol_error",
+TRUTH = {"name in use": "name_in_use", "heartbeat": "keepalive_timeout", "auth failure": "auth_failed",
+         "entitlement reset": "credentials_expired", "unknown command": "unknown_command",
          "not entitled": "not_authorized", "slow client": "slow_consumer", "transport disabled": "listener_disabled",
          # AMPS logs nothing more than 07-0013 for these: the log alone cannot say
          "admin disconnect": "unknown", "connection closed": "unknown"}
@@ -374,8 +395,72 @@ def test_amps_peer_logs_read_as_the_peer_says(path):
     objs = objects("*", path)
     got = sorted((o["client_id"], o["reason"]) for o in objs if o["type"] == "session")
     storms = {o["client_id"]: o["count"] for o in objs if o["type"] == "takeover_storm"}
-    want = sorted((c, TRUTH[r]) for c, by, r in truth)
+    text = open(path).read()
+    # "name in use" after a 02-0025 naming that client: the same user's new logon took the old one over
+    want = sorted((c, "session_taken_over" if r == "name in use" and "client[%s] with user id" % c in text
+                   else TRUTH[r]) for c, by, r in truth)
     for c, n in storms.items():  # a storm entry stands for its take-overs
         for _ in range(n):
             want.remove((c, "session_taken_over"))
     assert got == want
+
+
+# ---- three sources; a proxy between client and broker ----
+
+def sniff_json(cap, out):
+    subprocess.run([WW, "sniff", "-r", cap, "--json", str(out)], check=True, capture_output=True, timeout=60)
+    return str(out)
+
+
+def test_capture_its_event_log_and_the_broker_log_are_one_entry(tmp_path):
+    cap = rec("v311-keepalive.pcap")
+    ev = sniff_json(cap, tmp_path / "sniff.jsonl")
+    s = sessions("silent-v311", cap, ev, rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "event log", "mosquitto log"]
+    assert s[0]["joined_by"] == "address, client id and time" and s[0]["disagreements"] == []
+
+
+def test_different_addresses_join_by_id_and_time_and_say_so(tmp_path):
+    # the client side of a proxy: the same connection seen from another ip:port than the broker's log saw
+    cap = rec("v311-keepalive.pcap")
+    lines = open(sniff_json(cap, tmp_path / "sniff.jsonl")).read()
+    client = sessions("silent-v311", cap)[0]["client"]
+    ev = tmp_path / "client-side.jsonl"
+    ev.write_text(lines.replace(client, "127.0.0.9:40000"))
+    s = sessions("silent-v311", str(ev), rec("v311-keepalive.mosquitto.log"))
+    assert len(s) == 1 and kinds(s[0]) == ["event log", "mosquitto log"]
+    assert s[0]["joined_by"] == "client id and time"
+    assert "joined by client id and time only" in why("silent-v311", str(ev), rec("v311-keepalive.mosquitto.log")).stdout.decode()
+    # but never across a take-over storm's twins: there every connection has its own port on both sides
+    objs = objects("twin-v311", rec("v311-takeover-storm.pcap"), rec("v311-takeover-storm.mosquitto.log"))
+    assert all(o.get("joined_by") != "client id and time" for o in objs)
+
+
+AMPS_CAPS = sorted(glob.glob(os.path.join(AMPS_REC, "*.pcap")))
+
+
+@pytest.mark.skipif(not AMPS_CAPS, reason="no tests/data/recorded-amps in this tree")
+@pytest.mark.parametrize("cap", AMPS_CAPS, ids=[os.path.basename(p)[:-5] for p in AMPS_CAPS])
+def test_amps_capture_and_its_log_join(cap):
+    """Each AMPS connection the peer logged is one entry with the capture (run with --amps-port) and the
+    log side by side. They agree, except where the log is finer than the wire can be: a disabled
+    transport closes its clients all at once, which on the wire looks like a shutdown."""
+    log = cap[:-5] + ".amps-peer.log"
+    port = re.search(r"listening on 127\.0\.0\.1:(\d+)", open(log).read()).group(1)
+    objs = objects("*", cap, log, "--amps-port", port)
+    entries = [o for o in objs if o["type"] == "session"]
+    assert entries
+    for o in entries:
+        assert kinds(o) == ["amps log", "capture"], o
+        if "transport-disabled" in cap:
+            assert o["reason"] == "listener_disabled"
+            assert o["disagreements"][0].startswith("broker log: listener_disabled") and "wire: server_shutdown" in \
+                o["disagreements"][0]
+        else:
+            assert o["disagreements"] == [], o
+    if "malformed-header" in cap:  # "unknown command" in the log, the wire names it more finely
+        assert entries[0]["reason"] == "malformed_packet"
+    if "takeover-storm" in cap:
+        storm = [o for o in objs if o["type"] == "takeover_storm"]
+        assert len(storm) == 1 and storm[0]["count"] == 6
+        assert sorted(x["kind"] for x in storm[0]["sources"]) == ["amps log", "capture"]

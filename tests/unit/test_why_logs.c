@@ -9,9 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "cli/why.h"
 #include "cli/why_log.h"
 
 static struct why_rec rec;
@@ -107,6 +109,17 @@ static void test_mosquitto_open(void **st)
 	assert_int_equal(rec.level, 5);
 	assert_int_equal(rec.keepalive, 2);
 	assert_true(rec.zoned);
+	/* through the journal (journalctl -o short-iso), with and without mosquitto's own timestamp */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:16+0100 edge-1 mosquitto[812]: New client connected from 127.0.0.1:33396 as silent-v311 (p2, c1, k2)."),
+			 WHY_REC_OPEN);
+	assert_text(rec.id, "silent-v311");
+	assert_true(rec.zoned);
+	assert_int_equal(rec.ts_us, utc("2026-11-23T20:12:16"));
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:21+0100 edge-1 mosquitto[812]: 1795000000: Client silent-v311 has exceeded timeout, disconnecting."),
+			 WHY_REC_CLOSE);
+	assert_reason(rec.reason, "keepalive_timeout");
+	assert_int_equal(rec.ts_us, utc("2026-11-23T20:12:21"));
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T21:12:21+0100 edge-1 sshd[99]: Accepted publickey for root"), WHY_REC_UNKNOWN);
 	/* an id with spaces and a " (p" of its own */
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-23T20:12:31: New client connected from 10.0.0.1:1 as a (p b (p5, c1, k2)."),
 			 WHY_REC_OPEN);
@@ -258,11 +271,11 @@ static void test_amps_reason_words(void **st)
 		const char *line, *reason;
 		enum why_rec_kind kind;
 	} cases[] = {
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", "session_taken_over", WHY_REC_CLOSE },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: name in use.", "name_in_use", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected (heartbeat).", "keepalive_timeout", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: slow client", "slow_consumer", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: entitlement reset", "credentials_expired", WHY_REC_CLOSE },
-		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", "protocol_error", WHY_REC_CLOSE },
+		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: unknown command", "unknown_command", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [4] info: 07-0013 client[a] disconnected: connection closed", "client_vanished", WHY_REC_CLOSE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0001 client[a] auth failure for user id: bob", "auth_failed", WHY_REC_NOTE },
 		{ "2019-11-20T16:26:59.6408410-08:00 [3] warning: 08-0002 client[a] not entitled to logon", "not_authorized", WHY_REC_NOTE },
@@ -414,6 +427,63 @@ static void test_truncated_lines(void **st)
 			}
 }
 
+/* Random bytes through every reader: no crash, no read past the line (ASan build). */
+static void test_random_bytes(void **st)
+{
+	(void)st;
+	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx };
+	uint32_t x = 12345;
+	static const char alphabet[] = "0123456789-T:., []{}()'client[Client ID: IP:msg: reason: (p5, c1, k2)\t\xff";
+	for (int round = 0; round < 20000; round++) {
+		size_t n = round % 200;
+		char *line = malloc(n ? n : 1);
+		/* half of them start with a valid timestamp, so the readers get past it */
+		size_t at = 0;
+		if (round % 2 && n >= 21) {
+			memcpy(line, "2026-11-23T20:12:16: ", 21);
+			at = 21;
+		}
+		for (size_t i = at; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			line[i] = alphabet[(x >> 16) % (sizeof alphabet - 1)];
+		}
+		for (size_t k = 0; k < 4; k++) {
+			reset();
+			f[k]->parse(state.bytes, line, n, &rec);
+			if (rec.id.p)
+				assert_true(rec.id.p >= line && rec.id.p + rec.id.n <= line + n);
+		}
+		free(line);
+	}
+}
+
+/* The line reader: CRLF, a last line without its newline, empty lines, and a
+ * line longer than the buffer (its start given once, the rest skipped). */
+static void test_line_reader(void **st)
+{
+	(void)st;
+	char path[] = "/tmp/ww-test-why-lines-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char text[] = "one\r\n\ntwo\n0123456789abcdefghijXYZ\nthree";
+	assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+	close(fd);
+	struct why_lines l;
+	assert_int_equal(why_lines_open(&l, path, 16), 0);
+	struct why_text t;
+	const char *want[] = { "one", "", "two", "0123456789abcdef", "three" };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(why_lines_next(&l, &t), 1);
+		assert_int_equal(t.n, strlen(want[i]));
+		assert_memory_equal(t.p, want[i], t.n);
+	}
+	assert_int_equal(why_lines_next(&l, &t), 0);
+	assert_int_equal(l.long_lines, 1);
+	why_lines_close(&l);
+	unlink(path);
+	assert_int_equal(why_lines_open(&l, path, 16), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +499,8 @@ int main(void)
 		cmocka_unit_test(test_emqx_lines),
 		cmocka_unit_test(test_detection),
 		cmocka_unit_test(test_truncated_lines),
+		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_line_reader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
