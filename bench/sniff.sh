@@ -13,7 +13,9 @@
 # with the capture), WIREWARDEN=path, BUILD_DIR, CAP_MAX_S (longest capture, 600), CHURN
 # (concurrent connect/disconnect loops for 0.1 s every second, 2), IDLE_CLIENTS (long-lived idle
 # connections, 500), TCPDUMP_OPTS (-s 0 -B 131072: see bench/README.md on drops),
-# RUN_TIMEOUT_S (longest single reader run, 900), MAX_RUN_S (hard stop of the whole run, 5400).
+# RUN_TIMEOUT_S (longest single reader run, 900), MAX_RUN_S (hard stop of the whole run, 5400),
+# BASELINE=path (an older wirewarden binary, timed alongside on the same capture: before and after
+# in one run, without the capture's own variation between runs).
 # Everything runs on 127.0.0.1; every step is bounded in time.
 set -u -o pipefail
 
@@ -221,6 +223,11 @@ timed() {
 }
 
 READERS="raw tshark wirewarden"
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ]; then
+	[ -x "$BASELINE" ] || fail "BASELINE=$BASELINE is not executable"
+	READERS="$READERS baseline"
+fi
 run_reader() { # <file label> <file> <reader> <rep>
 	local out=/dev/null
 	case $3 in
@@ -229,6 +236,7 @@ run_reader() { # <file label> <file> <reader> <rep>
 	wirewarden)
 		[ "$4" = 1 ] && out=$WORK/wirewarden-$1.stdout # the summary, for the capture description
 		timed "$1" wirewarden "$4" "$out" "$WIREWARDEN" sniff -r "$2" --json /dev/null --port "$PORT" ;;
+	baseline) timed "$1" baseline "$4" /dev/null "$BASELINE" sniff -r "$2" --json /dev/null --port "$PORT" ;;
 	esac
 }
 
@@ -238,7 +246,10 @@ for rep in $(seq "$REPS"); do
 	for r in $READERS; do run_reader full "$CAP" "$r" "$rep"; done
 done
 # The memory check: wirewarden on the first fifth, same repetitions.
-for rep in $(seq "$REPS"); do run_reader prefix "$PART" wirewarden "$rep"; done
+for rep in $(seq "$REPS"); do
+	run_reader prefix "$PART" wirewarden "$rep"
+	[ -z "$BASELINE" ] || run_reader prefix "$PART" baseline "$rep"
+done
 
 # ---- perf: where wirewarden's CPU goes ----------------------------------------------------------
 
@@ -315,11 +326,18 @@ row() { # <label> <wall> <cpu> <rss kb> <bytes> <frames>
 	row "raw libpcap read (\`pcapcount\`)" "$RAW_W" "$RAW_C" "$(med full raw rss_kb)" "$FILE_BYTES" "$FRAMES"
 	row "\`tshark -n -r FILE -d tcp.port==$PORT,mqtt -Y mqtt\`" "$TS_W" "$TS_C" "$(med full tshark rss_kb)" "$FILE_BYTES" "$FRAMES"
 	row "\`wirewarden sniff -r FILE --json /dev/null --port $PORT\`" "$WW_W" "$WW_C" "$RSS_FULL" "$FILE_BYTES" "$FRAMES"
+	[ -z "$BASELINE" ] || row "baseline: \`$BASELINE sniff ...\` (the same arguments)" "$(med full baseline wall_s)" \
+		"$(med full baseline cpu_s)" "$(med full baseline rss_kb)" "$FILE_BYTES" "$FRAMES"
 	echo
 	echo "| ratio (speed) | wall time | CPU time | target | |"
 	echo "|---|---:|---:|---:|---|"
 	echo "| wirewarden / tshark | $R_TS | $R_TS_C | ≥ 20 | $(verdict "$R_TS" 20) |"
 	echo "| wirewarden / raw read | $R_RAW | $R_RAW_C | ≥ 0.5 | $(verdict "$R_RAW" 0.5) |"
+	if [ -n "$BASELINE" ]; then
+		echo "| baseline / tshark | $(ratio "$TS_W" "$(med full baseline wall_s)") | $(ratio "$TS_C" "$(med full baseline cpu_s)") | | |"
+		echo "| baseline / raw read | $(ratio "$RAW_W" "$(med full baseline wall_s)") | $(ratio "$RAW_C" "$(med full baseline cpu_s)") | | |"
+		echo "| wirewarden / baseline | $(ratio "$(med full baseline wall_s)" "$WW_W") | $(ratio "$(med full baseline cpu_s)" "$WW_C") | | |"
+	fi
 	echo
 	echo "## wirewarden memory as the file grows"
 	echo
@@ -327,6 +345,10 @@ row() { # <label> <wall> <cpu> <rss kb> <bytes> <frames>
 	echo "|---|---:|---:|---:|---:|---:|---|"
 	echo "| first fifth | $(awk -v b="$PART_BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') | $PART_FRAMES | $WW_P_W | $(mbps "$PART_BYTES" "$WW_P_W") | $(mb_of_kb "$RSS_PART") | ${PART_SUMMARY:-NA} |"
 	echo "| whole | $FILE_MB | $FRAMES | $WW_W | $(mbps "$FILE_BYTES" "$WW_W") | $(mb_of_kb "$RSS_FULL") | ${SUMMARY_LINE:-NA} |"
+	if [ -n "$BASELINE" ]; then
+		echo "| baseline, first fifth | | | $(med prefix baseline wall_s) | | $(mb_of_kb "$(med prefix baseline rss_kb)") | |"
+		echo "| baseline, whole | | | $(med full baseline wall_s) | | $(mb_of_kb "$(med full baseline rss_kb)") | |"
+	fi
 	echo
 	echo "Peak RSS whole / first fifth: $RSS_GROWTH (flat = at most 1.10, or under 2 MB more): $FLAT."
 	if [ -s "$WORK/errors.txt" ]; then

@@ -669,7 +669,14 @@ static void on_window(void *ctx, struct tcp_flow *f, const struct tcp_when *at)
 	pf->sess.client_window_zero_us = c->zero_window ? c->zero_since.ts_us : 0;
 	pf->sess.client_window_zero_frame = c->zero_window ? c->zero_since.frame : 0;
 	pf->sess.client_window_probes = c->zero_window ? c->probes : 0;
-	engine_on_queue(p->cfg.eng, &pf->sess, tcp_flow_unacked(f, PROTO_S2C), at->ts_us, &act);
+	/* Most segments leave the depth as it was: the engine hears of changes
+	 * (its slow-client timers, off in the sniffer, would want every call). */
+	uint64_t queued = tcp_flow_unacked(f, PROTO_S2C);
+	if (pf->queue_told && queued == pf->queue_told_bytes)
+		return;
+	pf->queue_told = true;
+	pf->queue_told_bytes = queued;
+	engine_on_queue(p->cfg.eng, &pf->sess, queued, at->ts_us, &act);
 }
 
 static void on_end(void *ctx, struct tcp_flow *f)

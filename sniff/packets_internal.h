@@ -41,6 +41,8 @@ struct pkt_flow {
 	uint64_t packets, errors, lost;
 	uint32_t counts[2][16];
 	bool has_session;      /* <sess> was opened with the engine */
+	bool queue_told;       /* the engine was told <queue_told_bytes> toward the client */
+	uint64_t queue_told_bytes;
 	bool amps;             /* on an --amps-port: AMPS framing (packets_amps.c), not MQTT */
 	bool unframed;         /* AMPS: the bytes are not AMPS framing (TLS, HTTP, zlib): not read further */
 	struct amps_codec acodec;  /* AMPS flows: the header syntax and the logon */

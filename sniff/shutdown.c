@@ -32,7 +32,7 @@ struct shutdown_watch {
 	struct broker brokers[MAX_BROKERS];
 	unsigned n_brokers;
 	struct held *held;
-	unsigned n_held;
+	unsigned n_held, cap_held; /* grown on demand up to MAX_HELD */
 	unsigned bursts;      /* brokers with a burst under way */
 	int64_t next_due_us;  /* earliest end of a burst under way */
 };
@@ -43,11 +43,6 @@ struct shutdown_watch *shutdown_watch_new(const struct evt_sinks *out)
 
 	if (w == NULL)
 		return NULL;
-	w->held = malloc(MAX_HELD * sizeof *w->held);
-	if (w->held == NULL) {
-		free(w);
-		return NULL;
-	}
 	w->out = out;
 	w->next_due_us = INT64_MAX;
 	return w;
@@ -111,7 +106,11 @@ static void decide(struct shutdown_watch *w, struct broker *b)
 			uint64_t frame = h->e.n_evidence ? h->e.evidence[0].frame : 0;
 			if (h->e.n_evidence == EVT_MAX_EVIDENCE)
 				h->e.n_evidence--;
-			evt_add_evidence(&h->e, frame, "broker closed %u of %u connections within %.3f ms",
+			/* A listener (AMPS: a transport) stopped by an operator closes
+			 * its connections the same way: said, not guessed at. */
+			evt_add_evidence(&h->e, frame,
+					 "broker closed %u of %u connections within %.3f ms: a shutdown or restart, "
+					 "or its listener stopped (the wire cannot tell which)",
 					 b->closed_by_broker, b->open_at_start, span_ms);
 			h->e.reason = EVT_R_SERVER_SHUTDOWN;
 			h->e.confidence = lost ? EVT_CONF_GUESS : EVT_CONF_INFERRED;
@@ -133,8 +132,14 @@ void shutdown_watch_tick(struct shutdown_watch *w, int64_t now_us)
 
 static bool hold(struct shutdown_watch *w, const struct broker *b, const struct evt *e)
 {
-	if (w->n_held == MAX_HELD)
-		return false;
+	if (w->n_held == w->cap_held) {
+		unsigned ncap = w->cap_held ? w->cap_held * 2 : 8;
+		struct held *nh;
+		if (w->cap_held == MAX_HELD || (nh = realloc(w->held, ncap * sizeof *nh)) == NULL)
+			return false;
+		w->held = nh;
+		w->cap_held = ncap;
+	}
 	struct held *h = &w->held[w->n_held++];
 	h->e = *e;
 	h->broker = (unsigned)(b - w->brokers);

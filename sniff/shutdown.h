@@ -6,6 +6,9 @@
  * verdicts that were unknown become server_shutdown, inferred, with the count
  * and the time span as evidence. A single connection closed by the broker is
  * never called a shutdown, and a verdict with a reason of its own keeps it.
+ * What the wire cannot tell apart: a listener or an AMPS transport that an
+ * operator stops under every client closes the same way; the verdict says
+ * "inferred", not "stated", and its evidence says what was seen.
  *
  * This is an event sink that sits between the engine and the sniffer's
  * outputs: it follows connection_opened and disconnect events per broker

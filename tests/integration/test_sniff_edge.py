@@ -376,6 +376,39 @@ def test_missing_or_late_broker_fin_is_read_from_the_client_ack(tmp_path, scenar
     assert all(c[0] != "client_vanished" for c in closes), closes
 
 
+@pytest.mark.parametrize("scenario", ["v311-takeover", "v5-takeover"])
+@pytest.mark.parametrize("delay_us", [None, 0, 1500000], ids=["as-recorded", "after-connack", "1.5s-after"])
+def test_takeover_whether_the_old_close_comes_before_or_after_the_new_connack(tmp_path, scenario, delay_us):
+    """mosquitto closes the old connection between the new CONNECT and its
+    CONNACK. The verdict needs the next connection of the same client id,
+    which the engine's id table keeps (not the old flow): it stays
+    session_taken_over when the capture shows the old close after the new
+    CONNACK, at once or 1.5 s later (the old flow itself ends 2 s after its
+    close, so later frames of it do not reopen it)."""
+    header, frames = load(scenario)
+    port = broker_port(frames)
+    connects = [i for i, f in enumerate(frames) if f.dport == port and f.payload[:1] == b"\x10"]
+    old, new = frames[connects[0]].sport, frames[connects[1]].sport
+    connack = next(i for i, f in enumerate(frames) if f.dport == new and f.payload[:1] == b"\x20")
+    fin = next(i for i, f in enumerate(frames) if f.sport == port and f.dport == old and f.flags & (TCP_FIN | TCP_RST))
+    out = [f.copy() for f in frames]
+    if delay_us is None:
+        assert connects[1] < fin < connack  # as mosquitto does it
+    else:
+        moved = [f for i, f in enumerate(out) if i >= fin and old in (f.sport, f.dport)]
+        rest = [f for i, f in enumerate(out) if not (i >= fin and old in (f.sport, f.dport))]
+        at = rest.index(out[connack]) + 1
+        base = out[connack].ts_us + delay_us
+        for k, f in enumerate(moved):
+            f.ts_us = base + k
+        out = rest[:at] + moved + rest[at:]
+        out.sort(key=lambda f: f.ts_us)
+    rc, _, got = sniff(tmp_path, "takeover", header, out)
+    assert rc == 0
+    kicked = [(v["reason"], v["closed_by"], v["confidence"]) for v in got if v["client"].endswith(":%d" % old)]
+    assert kicked == [("session_taken_over", "broker", "inferred")], got
+
+
 def test_lost_disconnect_is_a_guess_not_a_vanished_client(tmp_path, truths):
     """demo: each client's last segment is lost (for the clients that ended
     cleanly, their DISCONNECT). A FIN alone would say client_vanished,

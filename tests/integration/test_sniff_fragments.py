@@ -181,4 +181,5 @@ def test_fragment_timeout_and_caps_are_bounded(tmp_path):
     err = r.stderr.decode()
     assert r.returncode == 0, err
     assert "20000 fragmented IPv4 datagrams could not be put back together" in err, err
-    assert int(err.rsplit("peak_rss_kib=", 1)[1].split()[0]) < 64 * 1024
+    if b"__asan_init" not in open(WW, "rb").read():  # AddressSanitizer's quarantine keeps freed memory
+        assert int(err.rsplit("peak_rss_kib=", 1)[1].split()[0]) < 64 * 1024
