@@ -334,7 +334,8 @@ def test_slow_client_observe_the_server_offlines_then_disconnects(amps_peer, amp
     it stops reading from the server, the server offlines the client (70-0011)
     and resets it after its grace (70-0004). The proxy must notice that close
     while its reading from the server is paused, and say the server closed."""
-    s = amps_peer(offline_bytes=65536, slow_grace=1.5)
+    # the server's grace (3 s) well past the proxy's (1 s): the proxy's would_disconnect comes first
+    s = amps_peer(offline_bytes=65536, slow_grace=3)
     px = amps_proxy(s, slow_client=dict(SLOW, mode="observe"))
     sub = amps(px.port, rcvbuf=4096)
     sub.logon("sleepy-client", "svc")
