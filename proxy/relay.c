@@ -253,7 +253,8 @@ void relay(struct conn *c, enum proto_dir d)
 	struct bufferevent *src = src_of(c, d);
 	struct evbuffer *in = bufferevent_get_input(src);
 	struct conn_dir *st = &c->dir[d];
-	uint32_t cap = (uint32_t)c->w->px->cfg.policies.limits.max_packet_size;
+	/* Stored atomically by a reload (run.c), so loaded the same way. */
+	uint32_t cap = (uint32_t)__atomic_load_n(&c->w->px->cfg.policies.limits.max_packet_size, __ATOMIC_RELAXED);
 
 	if (!c->ops && evbuffer_get_length(in) && !choose_protocol(c, d, in))
 		return;
