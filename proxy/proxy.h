@@ -105,6 +105,7 @@ struct conn {
 	unsigned n_boundary;
 	struct event *linger;            /* closes after a final flush */
 	bool linger_armed;               /* a paused broker socket's FIN started the linger (conn.c) */
+	int64_t relay_now_us;            /* the time relay() was entered: the frames it walks get it */
 	/* TLS (tls.c): a TLS side is read by its bufferevent, not by rev[] */
 	bool tls_side[2];                /* [PROTO_C2S] client socket, [PROTO_S2C] broker socket */
 	bool tls_done;                   /* the client's handshake completed */
