@@ -30,16 +30,6 @@ NAME=amps.sh
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-wait_listen() { # <port> <pid> <name>
-	local i
-	for i in $(seq 100); do
-		listening "$1" && return 0
-		kill -0 "$2" 2>/dev/null || fail "$3 exited at start (see $WORK/$3.stderr): $(tail -3 "$WORK/$3.stderr" 2>/dev/null)"
-		sleep 0.1
-	done
-	fail "$3 is not listening on 127.0.0.1:$1 after 10 s"
-}
-
 command -v haproxy >/dev/null || fail "haproxy not installed (apt-get install haproxy)"
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -o "$LOAD" "$HERE/ampsload.c" || fail "cannot build bench/ampsload.c"
 if [ -z "${WIREWARDEN:-}" ]; then

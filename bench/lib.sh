@@ -19,9 +19,23 @@ cleanup() {
 	local p
 	for p in "${PIDS_TO_STOP[@]}"; do stop_pid "$p"; done
 	[ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+	# Only a directory the scripts made themselves (mktemp /tmp/ww*) is removed.
+	case ${WORK:-} in
+	/tmp/ww?*) if [ "${KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi ;;
+	esac
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+# Waits up to 10 s for <pid> (logging to $WORK/<name>.stderr) to listen on <port>.
+wait_listen() { # <port> <pid> <name>
+	local i
+	for i in $(seq 100); do
+		listening "$1" && return 0
+		kill -0 "$2" 2>/dev/null || fail "$3 exited at start (see $WORK/$3.stderr): $(tail -3 "$WORK/$3.stderr" 2>/dev/null)"
+		sleep 0.1
+	done
+	fail "$3 is not listening on 127.0.0.1:$1 after 10 s"
+}

@@ -45,16 +45,6 @@ NAME=run.sh
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-wait_listen() { # <port> <pid> <name>
-	local i
-	for i in $(seq 100); do
-		listening "$1" && return 0
-		kill -0 "$2" 2>/dev/null || fail "$3 exited at start (see $WORK/$3.stderr): $(tail -3 "$WORK/$3.stderr" 2>/dev/null)"
-		sleep 0.1
-	done
-	fail "$3 is not listening on 127.0.0.1:$1 after 10 s"
-}
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo NA; }
 
 # ---- the three setups -----------------------------------------------------------------------
