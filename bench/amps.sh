@@ -32,15 +32,7 @@ NAME=amps.sh
 
 command -v haproxy >/dev/null || fail "haproxy not installed (apt-get install haproxy)"
 ${CC:-cc} -O2 -std=c11 -Wall -Wextra -o "$LOAD" "$HERE/ampsload.c" || fail "cannot build bench/ampsload.c"
-if [ -z "${WIREWARDEN:-}" ]; then
-	BUILD_DIR=${BUILD_DIR:-/tmp/wirewarden-bench-build}
-	log "building wirewarden in $BUILD_DIR"
-	mkdir -p "$BUILD_DIR"
-	( cd "$REPO" && { [ -x configure ] || autoreconf -fi; } && cd "$BUILD_DIR" &&
-	  { [ -f Makefile ] || "$REPO/configure" >/dev/null; } && make -j2 wirewarden >/dev/null ) ||
-		fail "cannot build wirewarden (give WIREWARDEN=/path/to/wirewarden)"
-	WIREWARDEN=$BUILD_DIR/wirewarden
-fi
+[ -n "${WIREWARDEN:-}" ] || build_wirewarden
 [ -x "$WIREWARDEN" ] || fail "WIREWARDEN=$WIREWARDEN is not executable"
 
 ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM

@@ -39,3 +39,15 @@ wait_listen() { # <port> <pid> <name>
 	done
 	fail "$3 is not listening on 127.0.0.1:$1 after 10 s"
 }
+
+# Builds wirewarden out of tree in $BUILD_DIR (default /tmp/wirewarden-bench-build) and points
+# WIREWARDEN at it; for the scripts' "no WIREWARDEN given" case.
+build_wirewarden() {
+	BUILD_DIR=${BUILD_DIR:-/tmp/wirewarden-bench-build}
+	log "building wirewarden in $BUILD_DIR"
+	mkdir -p "$BUILD_DIR"
+	( cd "$REPO" && { [ -x configure ] || autoreconf -fi; } && cd "$BUILD_DIR" &&
+	  { [ -f Makefile ] || "$REPO/configure" >/dev/null; } && make -j"$(nproc)" wirewarden >/dev/null ) ||
+		fail "cannot build wirewarden (give WIREWARDEN=/path/to/wirewarden)"
+	WIREWARDEN=$BUILD_DIR/wirewarden
+}

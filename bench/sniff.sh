@@ -57,13 +57,7 @@ if [ -z "${WIREWARDEN:-}" ]; then
 	if [ -x "$REPO/wirewarden" ]; then
 		WIREWARDEN=$REPO/wirewarden
 	else
-		BUILD_DIR=${BUILD_DIR:-/tmp/wirewarden-bench-build}
-		log "building wirewarden in $BUILD_DIR"
-		mkdir -p "$BUILD_DIR"
-		( cd "$REPO" && { [ -x configure ] || autoreconf -fi; } && cd "$BUILD_DIR" &&
-		  { [ -f Makefile ] || "$REPO/configure" >/dev/null; } && make -j"$(nproc)" wirewarden >/dev/null ) ||
-			fail "cannot build wirewarden (give WIREWARDEN=/path/to/wirewarden)"
-		WIREWARDEN=$BUILD_DIR/wirewarden
+		build_wirewarden
 	fi
 fi
 [ -x "$WIREWARDEN" ] || fail "WIREWARDEN=$WIREWARDEN is not executable"
