@@ -164,30 +164,12 @@ static void queue_out(struct bufferevent *bev, const uint8_t *pkt, size_t n)
 	conn_queued(bev);
 }
 
-/* Writes what the relay just queued for the other side now, instead of a
- * loop pass later when the bufferevent's write event fires: one hop less of
- * latency, and no write event to add and remove when the socket takes it all.
- * What the socket does not take stays queued for the bufferevent. */
-static void write_through(struct conn *c, enum proto_dir d)
-{
-	struct bufferevent *dst = d == PROTO_C2S ? c->ubev : c->cbev;
-	if (c->closing || (d == PROTO_C2S && !c->upstream_up) || c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S])
-		return;
-	struct evbuffer *out = bufferevent_get_output(dst);
-	evutil_socket_t fd = bufferevent_getfd(dst);
-	if (fd >= 0 && evbuffer_get_length(out) > 0)
-		evbuffer_write_atmost(out, fd, READ_BUDGET);
-}
-
 static void readable(struct conn *c, enum proto_dir d)
 {
 	size_t got;
 	int st = read_socket(c, d, &got);
-	if (got) {
+	if (got)
 		(d == PROTO_C2S ? client_read_cb : upstream_read_cb)(d == PROTO_C2S ? c->cbev : c->ubev, c);
-		if (!c->reaping)
-			write_through(c, d);
-	}
 	if (c->reaping)
 		return;
 	if (st != 0) {
