@@ -335,7 +335,9 @@ def test_slow_client_observe_the_server_offlines_then_disconnects(amps_peer, amp
     and resets it after its grace (70-0004). The proxy must notice that close
     while its reading from the server is paused, and say the server closed."""
     # the server's grace (3 s) well past the proxy's (1 s): the proxy's would_disconnect comes first
-    s = amps_peer(offline_bytes=65536, slow_grace=3)
+    # the peer's byte cap far above the flood: it must end the client by its grace (as asserted),
+    # not by the cap, which an 8 MiB flood could reach in 0.1 s, before any would_disconnect
+    s = amps_peer(offline_bytes=65536, slow_grace=3, offline_max_bytes=64 << 20)
     px = amps_proxy(s, slow_client=dict(SLOW, mode="observe"))
     sub = amps(px.port, rcvbuf=4096)
     sub.logon("sleepy-client", "svc")
