@@ -553,8 +553,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		c->upstream_up = true;
 		evutil_socket_t fd = bufferevent_getfd(bev);
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (c->tls_side[PROTO_S2C]) { /* a plain socket got it in dial_plain() */
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		}
 		if (!c->tls_side[PROTO_S2C])
 			c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
 		if (!c->rev[PROTO_S2C] && !c->tls_side[PROTO_S2C]) {
@@ -611,12 +613,65 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Dials the broker on a plain socket. A broker on the same host (a
+ * sidecar, the usual deployment) has completed the handshake by the time
+ * connect() returns EINPROGRESS: one TCP_INFO then saves waiting for
+ * writability, which cost an epoll_ctl to add the write event, a loop pass
+ * and another epoll_ctl to take it off again, per connection (bench/).
+ * -1: no socket or an immediate failure (errno). */
+static evutil_socket_t dial_plain(struct conn *c, bool *up)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->lst->upstream_addr;
+	evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	*up = false;
+	if (connect(fd, sa, (socklen_t)c->lst->upstream_len) == 0)
+		*up = true;
+	else if (errno == EINPROGRESS) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof ti;
+		*up = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state == TCP_ESTABLISHED;
+	} else {
+		int err = errno;
+		evutil_closesocket(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 bool conn_start_upstream(struct conn *c)
 {
 	if (c->upstream_started)
 		return !c->closing;
 	c->upstream_started = true;
-	if (bufferevent_socket_connect(c->ubev, (struct sockaddr *)&c->lst->upstream_addr, (int)c->lst->upstream_len) != 0) {
+	if (c->tls_side[PROTO_S2C]) {
+		if (bufferevent_socket_connect(c->ubev, (struct sockaddr *)&c->lst->upstream_addr,
+					       (int)c->lst->upstream_len) != 0) {
+			upstream_event_cb(c->ubev, BEV_EVENT_ERROR, c);
+			return false;
+		}
+		return true;
+	}
+	bool up;
+	evutil_socket_t fd = dial_plain(c, &up);
+	if (fd < 0) {
+		upstream_event_cb(c->ubev, BEV_EVENT_ERROR, c);
+		return false;
+	}
+	/* Writing is switched on when bytes are queued (conn_queued); set
+	 * on a new descriptor it would add the write event at once. */
+	bufferevent_disable(c->ubev, EV_WRITE);
+	bufferevent_setfd(c->ubev, fd);
+	if (up) {
+		upstream_event_cb(c->ubev, BEV_EVENT_CONNECTED, c);
+		return !c->closing;
+	}
+	/* Still connecting: libevent waits for writability and reports. */
+	if (bufferevent_socket_connect(c->ubev, NULL, 0) != 0) {
 		upstream_event_cb(c->ubev, BEV_EVENT_ERROR, c);
 		return false;
 	}
