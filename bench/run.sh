@@ -31,6 +31,10 @@ QOSES=${QOSES:-0 1}
 PUBS=${PUBS:-4}; SUBS=${SUBS:-4}; WINDOW=${WINDOW:-32}
 LAT_RATE=${LAT_RATE:-2000}; LAT_SIZE=${LAT_SIZE:-64}
 CONN_CONC=${CONN_CONC:-32}
+# Proxy threads (wirewarden workers = HAProxy nbthread, the same for both): throughput and latency
+# run once per count. The first is also used for connection setup, idle clients and perf.
+THREADS=${THREADS:-$(nproc) $( [ "$(nproc)" -gt 1 ] && echo 1)}
+PX_THREADS=${THREADS%% *}
 NPAIRS=4                       # broker ports = proxy listeners: spreads 50k upstream connections
 NSRC=8                         # idle clients bind 127.0.0.1 .. 127.0.0.8
 TARGETS="direct wirewarden haproxy"
@@ -96,6 +100,7 @@ start_broker() {
 start_wirewarden() {
 	local i
 	{
+		echo "workers: $PX_THREADS"
 		echo "listeners:"
 		for i in $(seq 0 $((NPAIRS - 1))); do
 			printf '  - name: bench%d\n    listen: 127.0.0.1:%d\n    upstream: 127.0.0.1:%d\n' \
@@ -115,7 +120,7 @@ start_haproxy() {
 		cat <<-EOF
 		global
 		    maxconn $HA_MAXCONN
-		    nbthread $(nproc)
+		    nbthread $PX_THREADS
 		defaults
 		    mode tcp
 		    maxconn $HA_MAXCONN
@@ -207,21 +212,38 @@ log "mosquitto $BROKER_PID, wirewarden $WW_PID ($WIREWARDEN), haproxy $HA_PID; f
 # Repetition-major, target-minor: the three setups take turns, so slow drift on a shared machine
 # spreads over all of them.
 
-for size in $SIZES; do
-	for q in $QOSES; do
-		for rep in $(seq "$REPS"); do
-			for t in $TARGETS; do
-				cell tput "${size}B-q$q" "$t" "$rep" throughput -P "$PUBS" -S "$SUBS" -s "$size" -q "$q" \
-					-w "$WINDOW" -t "$SECS" -u "$WARM"
+# Once per thread count; the proxies are restarted with it. Direct runs in every pass too, so
+# that each pass compares the three under the same conditions.
+for th in $THREADS; do
+	if [ "$th" != "$PX_THREADS" ]; then
+		stop_pid "$WW_PID"; stop_pid "$HA_PID"
+		PX_THREADS=$th
+		start_wirewarden
+		start_haproxy
+		log "threads $th: wirewarden $WW_PID, haproxy $HA_PID"
+	fi
+	for size in $SIZES; do
+		for q in $QOSES; do
+			for rep in $(seq "$REPS"); do
+				for t in $TARGETS; do
+					cell tput "${size}B-q$q-t$th" "$t" "$rep" throughput -P "$PUBS" -S "$SUBS" -s "$size" -q "$q" \
+						-w "$WINDOW" -t "$SECS" -u "$WARM"
+				done
 			done
 		done
 	done
-done
-for rep in $(seq "$REPS"); do
-	for t in $TARGETS; do
-		cell lat "${LAT_RATE}/s" "$t" "$rep" latency -r "$LAT_RATE" -s "$LAT_SIZE" -q 0 -t "$LAT_SECS" -u "$WARM"
+	for rep in $(seq "$REPS"); do
+		for t in $TARGETS; do
+			cell lat "${LAT_RATE}/s-t$th" "$t" "$rep" latency -r "$LAT_RATE" -s "$LAT_SIZE" -q 0 -t "$LAT_SECS" -u "$WARM"
+		done
 	done
 done
+if [ "$PX_THREADS" != "${THREADS%% *}" ]; then
+	stop_pid "$WW_PID"; stop_pid "$HA_PID"
+	PX_THREADS=${THREADS%% *}
+	start_wirewarden
+	start_haproxy
+fi
 for rep in $(seq "$REPS"); do
 	for t in $TARGETS; do
 		cell conn "c$CONN_CONC" "$t" "$rep" connect -c "$CONN_CONC" -t "$CONN_SECS"
@@ -369,33 +391,35 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 	echo "- $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), kernel $(uname -r);" \
 		"load average at start $LOAD_START, at end $LOAD_END"
 	echo "- mode: $([ "$QUICK" = 1 ] && echo QUICK || echo full); $REPS repetition(s) per cell, median shown; broker, proxy" \
-		"and load generator unpinned on the same $(nproc) CPUs; wirewarden and HAProxy with $(nproc) threads each"
+		"and load generator unpinned on the same $(nproc) CPUs; wirewarden workers = HAProxy nbthread, $THREADS" \
+		"(throughput and latency for each; the rest with ${THREADS%% *})"
 	echo "- throughput: $PUBS publishers, $SUBS subscribers (1:1 topics), ${WARM} s warm-up + ${SECS} s; QoS 1 window $WINDOW per publisher"
 	echo
 	echo "## Throughput: messages/s delivered to subscribers"
 	echo
-	echo "| payload, QoS | direct | wirewarden | haproxy | ww/direct | ha/direct | ww/ha | broker CPU % (d/ww/ha) | proxy CPU % (ww/ha) | proxy CPU µs/msg (ww/ha) |"
+	echo "| payload, QoS, threads | direct | wirewarden | haproxy | ww/direct | ha/direct | ww/ha | broker CPU % (d/ww/ha) | proxy CPU % (ww/ha) | proxy CPU µs/msg (ww/ha) |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for size in $SIZES; do
+	for th in $THREADS; do for size in $SIZES; do
 		for q in $QOSES; do
-			c="${size}B-q$q"
+			c="${size}B-q$q-t$th"
 			d=$(med tput "$c" direct delivered_per_s); w=$(med tput "$c" wirewarden delivered_per_s); h=$(med tput "$c" haproxy delivered_per_s)
 			bd=$(med tput "$c" direct cpu1_pct); bw=$(med tput "$c" wirewarden cpu1_pct); bh=$(med tput "$c" haproxy cpu1_pct)
 			pw=$(med tput "$c" wirewarden cpu2_pct); ph=$(med tput "$c" haproxy cpu2_pct)
 			uw=$(awk -v p="$pw" -v m="$w" 'BEGIN { if (p == "NA" || m == "NA" || m == 0) print "NA"; else printf "%.2f", p * 1e4 / m }')
 			uh=$(awk -v p="$ph" -v m="$h" 'BEGIN { if (p == "NA" || m == "NA" || m == 0) print "NA"; else printf "%.2f", p * 1e4 / m }')
-			echo "| $size B, QoS $q | $(fmt "$d") | $(fmt "$w") | $(fmt "$h") | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") | $(fmt "$bd")/$(fmt "$bw")/$(fmt "$bh") | $(fmt "$pw")/$(fmt "$ph") | $uw/$uh |"
+			echo "| $size B, QoS $q, $th | $(fmt "$d") | $(fmt "$w") | $(fmt "$h") | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") | $(fmt "$bd")/$(fmt "$bw")/$(fmt "$bh") | $(fmt "$pw")/$(fmt "$ph") | $uw/$uh |"
 		done
-	done
+	done; done
 	echo
 	echo "## Latency: publish -> delivery at $LAT_RATE msg/s, $LAT_SIZE B, QoS 0, ${LAT_SECS} s (µs)"
 	echo
-	echo "| percentile | direct | wirewarden | haproxy | ww/direct | ha/direct | ww/ha |"
+	echo "| percentile, threads | direct | wirewarden | haproxy | ww/direct | ha/direct | ww/ha |"
 	echo "|---|---:|---:|---:|---:|---:|---:|"
-	for k in p50_us p99_us p999_us; do
-		d=$(med lat "${LAT_RATE}/s" direct $k); w=$(med lat "${LAT_RATE}/s" wirewarden $k); h=$(med lat "${LAT_RATE}/s" haproxy $k)
-		echo "| ${k%_us} | $(fmt "$d" 1) | $(fmt "$w" 1) | $(fmt "$h" 1) | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") |"
-	done
+	for th in $THREADS; do for k in p50_us p99_us p999_us; do
+		c="${LAT_RATE}/s-t$th"
+		d=$(med lat "$c" direct $k); w=$(med lat "$c" wirewarden $k); h=$(med lat "$c" haproxy $k)
+		echo "| ${k%_us}, $th | $(fmt "$d" 1) | $(fmt "$w" 1) | $(fmt "$h" 1) | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") |"
+	done; done
 	echo
 	echo "## Connection setup: TCP connect + CONNECT + CONNACK + DISCONNECT, $CONN_CONC concurrent"
 	echo
