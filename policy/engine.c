@@ -752,15 +752,18 @@ void engine_on_queue(struct engine *eng, struct session *s, uint64_t queued, int
 			s->slow_paused = false;
 		}
 	}
-	/* Cut after the grace: a client still offline (paused and not caught up)
-	 * or one whose queue stays over disconnect_bytes. Pausing the broker side
-	 * keeps the queue near offline_bytes, so the first case is the one that
-	 * ends a slow client in enforce mode; the second covers observe mode. */
+	/* Cut after the grace: a client still slow (over offline_bytes and not
+	 * caught up to half of it) or one whose queue stays over disconnect_bytes.
+	 * Pausing the broker side keeps the queue near offline_bytes, so the first
+	 * case is the one that ends a slow client in enforce mode, and observe
+	 * mode judges by the same rule: its would_disconnect is what enforce
+	 * would have done, and the proxy need not buffer up to disconnect_bytes
+	 * (hiding the backpressure from the broker) to say so. */
 	uint64_t cut = pol->slow_client.disconnect_bytes;
-	bool over = s->slow_paused || (cut && queued > cut);
+	bool over = s->slow_since_us != 0 || (cut && queued > cut);
 	if (over) {
 		if (!s->over_cut_since_us)
-			s->over_cut_since_us = s->slow_paused ? s->slow_since_us : now_us;
+			s->over_cut_since_us = s->slow_since_us ? s->slow_since_us : now_us;
 		double behind = (double)(now_us - s->over_cut_since_us) / US;
 		if (now_us - s->over_cut_since_us >= (int64_t)pol->slow_client.grace_ms * 1000)
 			engine_decide(eng, s, POL_SLOW, pol->slow_client.mode, EVT_R_SLOW_CONSUMER, 0x97, 0,
@@ -806,7 +809,7 @@ void engine_tick(struct engine *eng, struct session *s, int64_t now_us, struct e
 				      s->protocol == PROTO_ID_AMPS ? "heartbeat" : "keep-alive", s->keepalive_s, silent / US);
 		}
 	}
-	if (s->over_cut_since_us || s->slow_paused)
+	if (s->over_cut_since_us || s->slow_since_us)
 		engine_on_queue(eng, s, s->queued_to_client, now_us, act);
 }
 

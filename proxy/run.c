@@ -458,15 +458,12 @@ int cmd_proxy(int argc, char **argv)
 	px->in_cap = buf < PROXY_STREAM_HEAD * 2 ? PROXY_STREAM_HEAD * 2 : buf;
 	px->out_cap_c2s = buf;
 	px->out_cap_s2c = buf;
-	/* Slow-client thresholds are measured against the queue toward the
-	 * client, so it must be able to reach them. */
+	/* The queue toward the client must be able to pass offline_bytes for the
+	 * slow-client policy to see a slow client, in either mode: observe judges
+	 * by the same rule as enforce (engine_on_queue), so it needs no more. */
 	const struct ww_policies *pol = &px->cfg.policies;
-	if (pol->slow_client.mode != WW_MODE_OFF) {
-		uint64_t need = pol->slow_client.mode == WW_MODE_ENFORCE ? pol->slow_client.offline_bytes
-									  : pol->slow_client.disconnect_bytes;
-		if (need + 65536 > px->out_cap_s2c)
-			px->out_cap_s2c = need + 65536;
-	}
+	if (pol->slow_client.mode != WW_MODE_OFF && pol->slow_client.offline_bytes + 65536 > px->out_cap_s2c)
+		px->out_cap_s2c = pol->slow_client.offline_bytes + 65536;
 
 	evthread_use_pthreads();
 	signal(SIGPIPE, SIG_IGN);

@@ -405,6 +405,57 @@ static void test_slow_client_that_catches_up_is_resumed(void **state)
 	engine_session_free(&s);
 }
 
+/* Observe judges by enforce's rule: slow for the grace is a would_disconnect
+ * although the queue never reached disconnect_bytes (the proxy does not
+ * buffer that far in either mode), and nothing is paused or cut. */
+static void test_slow_client_observe_would_disconnect_after_grace_below_disconnect_bytes(void **state)
+{
+	(void)state;
+	cfg.policies.slow_client.mode = WW_MODE_OBSERVE;
+	cfg.policies.slow_client.offline_bytes = 1000;
+	cfg.policies.slow_client.disconnect_bytes = 5000;
+	cfg.policies.slow_client.grace_ms = 2000;
+	make_engine();
+	struct session s;
+	start(&s, "slow", 60, true);
+	struct eng_action act;
+	engine_on_queue(eng, &s, 1500, S(1), &act);
+	assert_int_equal(act.flags, 0);
+	assert_non_null(find(EVT_SLOW_CONSUMPTION_DETECTED, 0));
+	engine_tick(eng, &s, S(2.9), &act);
+	assert_null(find(EVT_WOULD_DISCONNECT, 0));
+	engine_tick(eng, &s, S(3.1), &act);
+	assert_int_equal(act.flags, 0);
+	const struct seen *w = find(EVT_WOULD_DISCONNECT, 0);
+	assert_non_null(w);
+	assert_int_equal(w->reason, EVT_R_SLOW_CONSUMER);
+	engine_session_close(eng, &s, ENG_CLOSE_CLIENT_FIN, S(4));
+	assert_int_equal(find(EVT_DISCONNECT, 0)->reason, EVT_R_CLIENT_VANISHED);
+	engine_session_free(&s);
+}
+
+/* Caught up within the grace: no would_disconnect. */
+static void test_slow_client_observe_caught_up_within_grace_is_not_reported(void **state)
+{
+	(void)state;
+	cfg.policies.slow_client.mode = WW_MODE_OBSERVE;
+	cfg.policies.slow_client.offline_bytes = 1000;
+	cfg.policies.slow_client.disconnect_bytes = 5000;
+	cfg.policies.slow_client.grace_ms = 2000;
+	make_engine();
+	struct session s;
+	start(&s, "slow", 60, true);
+	struct eng_action act;
+	engine_on_queue(eng, &s, 1500, S(1), &act);
+	engine_on_queue(eng, &s, 400, S(2.5), &act);
+	assert_non_null(find(EVT_SLOW_CONSUMPTION_CLEARED, 0));
+	engine_tick(eng, &s, S(10), &act);
+	assert_int_equal(act.flags, 0);
+	assert_null(find(EVT_WOULD_DISCONNECT, 0));
+	engine_session_close(eng, &s, ENG_CLOSE_CLIENT_FIN, S(11));
+	engine_session_free(&s);
+}
+
 static void test_access_deny_refuses_with_0x85_or_v3_2(void **state)
 {
 	(void)state;
@@ -527,6 +578,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receive_maximum_exceeded_mqtt_3_3_4_9, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_goes_offline_then_is_cut_after_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client_that_catches_up_is_resumed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_client_observe_would_disconnect_after_grace_below_disconnect_bytes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_slow_client_observe_caught_up_within_grace_is_not_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_deny_refuses_with_0x85_or_v3_2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connack_refusal_with_credentials_is_auth_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broker_v5_disconnect_reason_is_stated, setup, teardown),
