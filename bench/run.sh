@@ -250,6 +250,47 @@ for rep in $(seq "$REPS"); do
 	done
 done
 
+# ---- latency breakdown: where the added time goes ------------------------------------------------
+# One more latency run per target while tcpdump records loopback; each message is followed through
+# the capture (bench/residence.awk): time inside the proxy toward the broker (c2s), inside the broker,
+# inside the proxy toward the subscriber (s2c). Capture timestamps are taken by the kernel as a
+# segment passes loopback, so a hop includes the wake-up of the process that forwards it.
+BREAKDOWN=${BREAKDOWN:-1}
+BREAKDOWN_NOTE=
+hop_pct() { # <file> <hop>: "p50 p99 p999" in µs, or "NA NA NA"
+	grep "^$2 " "$1" | cut -d' ' -f2 | sort -g |
+		awk '{ a[NR] = $1 } END { if (!NR) print "NA NA NA"; else printf "%.1f %.1f %.1f\n", a[int((NR - 1) * .5) + 1] * 1e6, a[int((NR - 1) * .99) + 1] * 1e6, a[int((NR - 1) * .999) + 1] * 1e6 }'
+}
+if [ "$BREAKDOWN" = 1 ]; then
+	if ! command -v tcpdump >/dev/null || ! command -v tshark >/dev/null; then
+		BREAKDOWN_NOTE="tcpdump or tshark not installed: no breakdown"
+	else
+		for t in $TARGETS; do
+			pport=0
+			case $t in wirewarden) pport=$WW_PORT ;; haproxy) pport=$HA_PORT ;; esac
+			filter="tcp port $BROKER_PORT"
+			[ "$pport" != 0 ] && filter="$filter or tcp port $pport"
+			tcpdump -i lo -s 256 -B 16384 -w "$WORK/lat-$t.pcap" "$filter" >/dev/null 2>"$WORK/tcpdump.stderr" &
+			tpid=$!
+			sleep 1
+			out=$(timeout 60 "$LOAD" latency -a "$(addr_of "$t")" -r "$LAT_RATE" -s "$LAT_SIZE" -q 0 -t "$LAT_SECS" \
+				-u "$WARM" 2>/dev/null | grep '^RESULT')
+			sleep 0.5
+			stop_pid "$tpid"
+			tshark -r "$WORK/lat-$t.pcap" -d "tcp.port==$BROKER_PORT,mqtt" $( [ "$pport" != 0 ] && echo "-d tcp.port==$pport,mqtt") \
+				-Y 'mqtt.msgtype == 3' -T fields -e frame.time_epoch -e tcp.srcport -e tcp.dstport -e mqtt.msg \
+				-E occurrence=a 2>/dev/null | awk -v px="$pport" -v bk="$BROKER_PORT" -f "$HERE/residence.awk" >"$WORK/hops-$t.txt"
+			for k in p50_us p99_us p999_us; do record brk e2e "$t" "1:$k" "$(kv $k <<<" $out")"; done
+			for hop in c2s broker s2c; do
+				read -r a b c <<<"$(hop_pct "$WORK/hops-$t.txt" $hop)"
+				record brk "$hop" "$t" 1:p50_us "$a"; record brk "$hop" "$t" 1:p99_us "$b"; record brk "$hop" "$t" 1:p999_us "$c"
+			done
+			rm -f "$WORK/lat-$t.pcap"
+			log "breakdown $t: $(cut -d' ' -f6-8 <<<"$out"); hops c2s/broker/s2c p50: $(hop_pct "$WORK/hops-$t.txt" c2s | cut -d' ' -f1)/$(hop_pct "$WORK/hops-$t.txt" broker | cut -d' ' -f1)/$(hop_pct "$WORK/hops-$t.txt" s2c | cut -d' ' -f1)"
+		done
+	fi
+fi
+
 # ---- perf: where wirewarden's CPU goes ----------------------------------------------------------
 
 PERF_NOTE=
@@ -420,6 +461,29 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 		d=$(med lat "$c" direct $k); w=$(med lat "$c" wirewarden $k); h=$(med lat "$c" haproxy $k)
 		echo "| ${k%_us}, $th | $(fmt "$d" 1) | $(fmt "$w" 1) | $(fmt "$h" 1) | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") |"
 	done; done
+	echo
+	echo "## Latency breakdown: time per hop from a loopback capture, ${PX_THREADS} threads (µs; one run each)"
+	echo
+	if [ -n "$BREAKDOWN_NOTE" ]; then
+		echo "$BREAKDOWN_NOTE"
+	elif [ "$BREAKDOWN" = 1 ]; then
+		echo "A hop starts when a segment passes loopback into a process and ends when that process's"
+		echo "segment carrying the same message passes loopback out, so it includes the process's wake-up."
+		echo "End to end is mqttload's own measure (send to delivery) in the same run."
+		echo
+		echo "| hop: p50 / p99 / p99.9 | direct | wirewarden | haproxy |"
+		echo "|---|---:|---:|---:|"
+		for hop in c2s broker s2c e2e; do
+			case $hop in c2s) label="in the proxy, toward the broker" ;; broker) label="in the broker" ;;
+				s2c) label="in the proxy, toward the subscriber" ;; e2e) label="end to end" ;; esac
+			row="| $label"
+			for t in $TARGETS; do
+				a=$(med brk "$hop" "$t" p50_us); b=$(med brk "$hop" "$t" p99_us); c=$(med brk "$hop" "$t" p999_us)
+				if [ "$a" = NA ]; then row="$row | –"; else row="$row | $(fmt "$a" 0) / $(fmt "$b" 0) / $(fmt "$c" 0)"; fi
+			done
+			echo "$row |"
+		done
+	fi
 	echo
 	echo "## Connection setup: TCP connect + CONNECT + CONNACK + DISCONNECT, $CONN_CONC concurrent"
 	echo
