@@ -201,8 +201,9 @@ void engine_request_close(struct engine *eng, struct session *s, enum evt_reason
 void engine_session_close(struct engine *eng, struct session *s, enum eng_close how, int64_t now_us);
 
 /* An event about <s> with its connection fields filled, and handing one to
- * the sinks (under the engine lock): for shells that emit operational events
- * of their own (TLS, admin). */
+ * the sinks: for shells that emit operational events of their own (TLS,
+ * admin). Sinks are called from every thread that drives the engine at
+ * once, outside the engine lock: a sink locks what it shares. */
 struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);
 void engine_emit(struct engine *eng, const struct evt *e);
 const char *engine_policy_name(enum eng_policy p); /* "heartbeat", ...; static */

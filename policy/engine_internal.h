@@ -21,7 +21,7 @@ struct engine {
 	_Atomic(const struct ww_policies *) pol;   /* the newest set (engine_pol()) */
 	struct pol_version *versions;              /* every set, newest first (under <lock>) */
 	struct evt_sinks sinks;
-	pthread_mutex_t lock;     /* the id table, per-address counts, stats, sinks */
+	pthread_mutex_t lock;     /* the id table, per-address counts, stats */
 	struct id_table ids;
 	struct engine_stats stats;
 	uint32_t ip_count_cap;
@@ -37,7 +37,7 @@ static inline const struct ww_policies *engine_pol(const struct engine *eng)
 
 /* An event about <s>, with the session's common fields filled. */
 struct evt engine_evt(const struct session *s, enum evt_code code, int64_t now_us);
-/* Emits <e> to every sink under the engine lock. */
+/* Emits <e> to every sink (not under the engine lock: see engine.h). */
 void engine_emit(struct engine *eng, const struct evt *e);
 /* Decides, for policy <pol> in <mode>, to end <s> for <why> with wire code
  * <v5>: in enforce mode records the decision and sets <flags> in <act>; in

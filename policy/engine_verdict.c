@@ -270,6 +270,6 @@ void engine_session_close(struct engine *eng, struct session *s, enum eng_close 
 		engine_ip_release_locked(eng, s->client_ip);
 	eng->stats.sessions_open--;
 	eng->stats.disconnects[why]++;
-	evt_emit(&eng->sinks, &e);
 	pthread_mutex_unlock(&eng->lock);
+	engine_emit(eng, &e);
 }

@@ -23,12 +23,30 @@ int log_file_open(struct log_file *lf, const char *path, FILE *dash, bool json)
 	return 0;
 }
 
+/* Rendered before the lock is taken, so that workers logging at once wait
+ * only for each other's fwrite, not for each other's formatting. */
 void log_file_sink_fn(void *ctx, const struct evt *e)
 {
 	struct log_file *lf = ctx;
+	char text[EVT_TEXT_MAX];
+	char *json = NULL;
+	const char *line = text;
+	size_t len;
+	if (lf->json) {
+		if (!(json = evt_render_json(e))) {
+			pthread_mutex_lock(&lf->lock);
+			lf->fs.failed++;
+			pthread_mutex_unlock(&lf->lock);
+			return;
+		}
+		line = json;
+		len = strlen(json);
+	} else
+		len = evt_render_text(e, text, sizeof text);
 	pthread_mutex_lock(&lf->lock);
-	(lf->json ? evt_json_sink_fn : evt_text_sink_fn)(&lf->fs, e);
+	evt_file_sink_write_line(&lf->fs, line, len);
 	pthread_mutex_unlock(&lf->lock);
+	free(json);
 }
 
 void log_file_flush(struct log_file *lf)

@@ -29,7 +29,7 @@ struct evt_file_sink evt_file_sink_make(FILE *fp, bool flush_each)
 
 /* Writes <len> bytes of <line> and a newline in one stdio call sequence; a
  * short write counts as a failure but is not retried (the stream is broken). */
-static void file_sink_write(struct evt_file_sink *fs, const char *line, size_t len)
+void evt_file_sink_write_line(struct evt_file_sink *fs, const char *line, size_t len)
 {
 	if (fwrite(line, 1, len, fs->fp) != len || fputc('\n', fs->fp) == EOF ||
 	    (fs->flush_each && fflush(fs->fp) != 0))
@@ -42,7 +42,7 @@ void evt_text_sink_fn(void *ctx, const struct evt *e)
 	char line[EVT_TEXT_MAX];
 	size_t len = evt_render_text(e, line, sizeof line);
 
-	file_sink_write(fs, line, len);
+	evt_file_sink_write_line(fs, line, len);
 }
 
 void evt_json_sink_fn(void *ctx, const struct evt *e)
@@ -54,7 +54,7 @@ void evt_json_sink_fn(void *ctx, const struct evt *e)
 		fs->failed++;
 		return;
 	}
-	file_sink_write(fs, s, strlen(s));
+	evt_file_sink_write_line(fs, s, strlen(s));
 	free(s);
 }
 

@@ -88,6 +88,10 @@ struct evt_file_sink {
  * when <flush_each>. */
 struct evt_file_sink evt_file_sink_make(FILE *fp, bool flush_each);
 
+/* Writes an already rendered event: <len> bytes of <line>, then a newline.
+ * For a sink that renders outside its own lock and writes under it. */
+void evt_file_sink_write_line(struct evt_file_sink *fs, const char *line, size_t len);
+
 /* Sink callbacks; <ctx> is a struct evt_file_sink *. Each writes one line. */
 void evt_text_sink_fn(void *ctx, const struct evt *e);
 void evt_json_sink_fn(void *ctx, const struct evt *e);
