@@ -462,8 +462,7 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 		echo "| ${k%_us}, $th | $(fmt "$d" 1) | $(fmt "$w" 1) | $(fmt "$h" 1) | $(ratio "$w" "$d") | $(ratio "$h" "$d") | $(ratio "$w" "$h") |"
 	done; done
 	echo
-	echo "## Latency breakdown: time per hop from a loopback capture, ${PX_THREADS} threads (µs; one run each)"
-	echo
+	[ "$BREAKDOWN" = 1 ] && echo "## Latency breakdown: time per hop from a loopback capture, ${PX_THREADS} threads (µs; one run each)" && echo
 	if [ -n "$BREAKDOWN_NOTE" ]; then
 		echo "$BREAKDOWN_NOTE"
 	elif [ "$BREAKDOWN" = 1 ]; then
@@ -484,7 +483,7 @@ GIT=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && [ -n 
 			echo "$row |"
 		done
 	fi
-	echo
+	[ "$BREAKDOWN" = 1 ] && echo
 	echo "## Connection setup: TCP connect + CONNECT + CONNACK + DISCONNECT, $CONN_CONC concurrent"
 	echo
 	echo "| | direct | wirewarden | haproxy | ww/direct | ha/direct | ww/ha |"

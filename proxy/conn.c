@@ -97,7 +97,7 @@ static void reading(struct conn *c, enum proto_dir d, bool on)
 static int read_socket(struct conn *c, enum proto_dir d, size_t *got)
 {
 	struct bufferevent *bev = d == PROTO_C2S ? c->cbev : c->ubev;
-	evutil_socket_t fd = bufferevent_getfd(bev);
+	evutil_socket_t fd = c->fd[d];
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct conn_dir *st = &c->dir[d];
 	*got = 0;
@@ -552,7 +552,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	if (what & BEV_EVENT_CONNECTED) {
 		c->upstream_up = true;
-		evutil_socket_t fd = bufferevent_getfd(bev);
+		evutil_socket_t fd = c->fd[PROTO_S2C] = bufferevent_getfd(bev);
 		if (c->tls_side[PROTO_S2C]) { /* a plain socket got it in dial_plain() */
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -689,6 +689,8 @@ void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t f
 	}
 	c->w = w;
 	c->lst = lst;
+	c->fd[PROTO_C2S] = fd;
+	c->fd[PROTO_S2C] = -1;
 	c->tls_side[PROTO_C2S] = lst->tls != NULL;
 	c->tls_side[PROTO_S2C] = lst->upstream_tls != NULL;
 	c->cbev = c->tls_side[PROTO_C2S] ? tls_accept_bev(c, fd) : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);

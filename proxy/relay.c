@@ -95,7 +95,7 @@ static void pass(struct conn *c, enum proto_dir d, size_t n, bool drop)
 	 * A TLS side is written by its bufferevent only (tls.c). */
 	if (evbuffer_get_length(out) == 0 && (d == PROTO_S2C || c->upstream_up) &&
 	    !c->tls_side[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S]) {
-		evutil_socket_t fd = bufferevent_getfd(dst);
+		evutil_socket_t fd = c->fd[d == PROTO_C2S ? PROTO_S2C : PROTO_C2S];
 		int w = fd >= 0 ? evbuffer_write_atmost(in, fd, (ev_ssize_t)n) : -1;
 		if (w > 0)
 			n -= (size_t)w;
