@@ -4,7 +4,8 @@
  * "Authorization: Bearer <token>" when admin.token_file is set.
  *
  *   GET  /healthz                     200 while the process runs
- *   GET  /readyz                      200 when every upstream accepts a connection (TLS: verified), else 503
+ *   GET  /readyz                      200 when every upstream accepts a connection (TLS: verified), else 503;
+ *                                     all probed at once within READYZ_MS
  *   GET  /metrics                     Prometheus text (metrics.c)
  *   GET  /clients                     every connection's session watch, JSON
  *   GET  /clients/{client_id}         the connections of one client id (404: none)
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -320,55 +322,109 @@ static void get_events(struct admin *a, struct evhttp_request *req, const struct
 	evhttp_clear_headers(&q);
 }
 
-/* Whether a TCP connection to <sa> completes within <ms> (and, with <tls>,
- * a verified TLS handshake); <why> on failure. */
-static bool reachable(const struct sockaddr *sa, socklen_t len, struct proxy_tls *tls, int ms, char *why, size_t cap)
+/* Probes every listener's upstream at once, within one budget of
+ * READYZ_MS: connects all, waits for them together, then does the TLS
+ * handshakes that are due on what is left of it. One after another, a
+ * proxy with several unreachable brokers held its admin thread (and every
+ * /metrics scrape behind it) for a second per broker, longer than a
+ * Kubernetes probe waits by default. <why[i]> is "" when listener i's is
+ * reachable. */
+#define READYZ_MS 1000
+#define READYZ_WHY 128
+
+static int64_t mono_ms(void)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(why, cap, "%s", strerror(errno));
-		return false;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void probe_upstreams(const struct proxy *px, char (*why)[READYZ_WHY])
+{
+	unsigned n = px->n_listeners;
+	int *fds = calloc(n ? n : 1, sizeof *fds);
+	struct pollfd *pf = calloc(n ? n : 1, sizeof *pf);
+	if (!fds || !pf) {
+		for (unsigned i = 0; i < n; i++)
+			snprintf(why[i], READYZ_WHY, "out of memory");
+		free(fds);
+		free(pf);
+		return;
 	}
-	int err = 0;
-	if (connect(fd, sa, len) != 0) {
-		err = errno;
-		if (err == EINPROGRESS) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
-			socklen_t el = sizeof err;
-			if (poll(&p, 1, ms) != 1)
-				err = ETIMEDOUT;
-			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-				err = errno;
+	int64_t deadline = mono_ms() + READYZ_MS;
+	for (unsigned i = 0; i < n; i++) {
+		const struct proxy_listener *l = &px->listeners[i];
+		const struct sockaddr *sa = (const struct sockaddr *)&l->upstream_addr;
+		why[i][0] = '\0';
+		fds[i] = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		pf[i] = (struct pollfd){ .fd = -1 };
+		if (fds[i] < 0)
+			snprintf(why[i], READYZ_WHY, "%s", strerror(errno));
+		else if (connect(fds[i], sa, l->upstream_len) != 0) {
+			if (errno == EINPROGRESS)
+				pf[i] = (struct pollfd){ .fd = fds[i], .events = POLLOUT };
+			else
+				snprintf(why[i], READYZ_WHY, "%s", strerror(errno));
 		}
 	}
-	if (err) {
-		close(fd);
-		snprintf(why, cap, "%s", strerror(err));
-		return false;
+	for (;;) { /* until every connect has an answer or the budget is spent */
+		unsigned waiting = 0;
+		for (unsigned i = 0; i < n; i++)
+			waiting += pf[i].fd >= 0;
+		int64_t left = deadline - mono_ms();
+		if (!waiting || left <= 0)
+			break;
+		if (poll(pf, n, (int)left) < 0 && errno != EINTR)
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			int err = 0;
+			socklen_t el = sizeof err;
+			if (getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+				err = errno;
+			if (err)
+				snprintf(why[i], READYZ_WHY, "%s", strerror(err));
+			pf[i].fd = -1;
+		}
 	}
-	bool ok = true;
-	if (tls) {
-		int fl = fcntl(fd, F_GETFL);
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-		ok = tls_probe(tls, fd, ms, why, cap);
+	for (unsigned i = 0; i < n; i++) {
+		if (pf[i].fd >= 0)
+			snprintf(why[i], READYZ_WHY, "%s", strerror(ETIMEDOUT));
+		struct proxy_tls *tls = px->listeners[i].upstream_tls;
+		if (fds[i] >= 0 && !why[i][0] && tls) {
+			int64_t left = deadline - mono_ms();
+			int fl = fcntl(fds[i], F_GETFL);
+			fcntl(fds[i], F_SETFL, fl & ~O_NONBLOCK);
+			if (left <= 0 || !tls_probe(tls, fds[i], (int)left, why[i], READYZ_WHY)) {
+				if (!why[i][0])
+					snprintf(why[i], READYZ_WHY, "TLS handshake: %s", strerror(ETIMEDOUT));
+			}
+		}
+		if (fds[i] >= 0)
+			close(fds[i]);
 	}
-	close(fd);
-	return ok;
+	free(fds);
+	free(pf);
 }
 
 static void get_readyz(struct admin *a, struct evhttp_request *req)
 {
 	struct proxy *px = a->px;
 	bool ready = !__atomic_load_n(&px->draining, __ATOMIC_ACQUIRE);
+	char (*why)[READYZ_WHY] = calloc(px->n_listeners ? px->n_listeners : 1, sizeof *why);
+	if (!why) {
+		reply_error(req, 500, "Internal Server Error", "out of memory");
+		return;
+	}
+	probe_upstreams(px, why);
 	json_t *ups = json_object();
 	for (unsigned i = 0; i < px->n_listeners; i++) {
-		const struct proxy_listener *l = &px->listeners[i];
-		char why[128];
-		bool ok = reachable((const struct sockaddr *)&l->upstream_addr, l->upstream_len, l->upstream_tls, 1000, why,
-				    sizeof why);
-		json_object_set_new(ups, l->cfg->name, json_string(ok ? "reachable" : why));
+		bool ok = !why[i][0];
+		json_object_set_new(ups, px->listeners[i].cfg->name, json_string(ok ? "reachable" : why[i]));
 		ready = ready && ok;
 	}
+	free(why);
 	json_t *j = json_pack("{s:b,s:b,s:o}", "ready", ready, "draining", px->draining, "upstreams", ups);
 	reply_json(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", j);
 }

@@ -213,6 +213,51 @@ def test_readyz_follows_the_upstream(mosquitto, proxy, tmp_path):
     assert curl(url + "/readyz")[0] == 200
 
 
+def black_hole():
+    """A loopback listener whose accept queue is full and never drained: the
+    kernel drops further SYNs, so a connect to it neither completes nor fails."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    fillers = []
+    for _ in range(4):  # what the queue takes completes; after that SYNs are dropped
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(lst.getsockname())
+        fillers.append(c)
+    time.sleep(0.2)
+    return lst, fillers
+
+
+def test_readyz_probes_every_upstream_within_one_budget(mosquitto, proxy, tmp_path):
+    """Four listeners whose brokers never answer: /readyz says so for each
+    within its one-second budget, not a second per broker, and the admin API
+    answers the next request at once."""
+    b = mosquitto()
+    hole, fillers = black_hole()
+    port = free_port()
+    main = free_port()
+    listeners = [{"name": "main", "listen": "127.0.0.1:%d" % main, "upstream": "127.0.0.1:%d" % b.port}]
+    listeners += [{"name": "dark%d" % i, "listen": "127.0.0.1:%d" % free_port(),
+                   "upstream": "127.0.0.1:%d" % hole.getsockname()[1]} for i in range(4)]
+    try:
+        proxy(b.port, config={"admin": {"listen": "127.0.0.1:%d" % port}, "listeners": listeners}, port=main)
+        url = "http://127.0.0.1:%d" % port
+        wait_until(lambda: curl(url + "/healthz")[0] == 200, 5, "the admin API")
+        t0 = time.monotonic()
+        code, body = curl(url + "/readyz")
+        took = time.monotonic() - t0
+        ups = json.loads(body)["upstreams"]
+        assert code == 503 and ups["main"] == "reachable", body
+        assert all("timed out" in ups["dark%d" % i].lower() for i in range(4)), body
+        # one budget (1 s) for all of them; one after another it took four
+        assert took < 2.5, took
+    finally:
+        for c in fillers:
+            c.close()
+        hole.close()
+
+
 def test_admin_off_loopback_needs_a_token(tmp_path, wirewarden_binary):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listeners:\n  - {name: m, listen: 127.0.0.1:1883, upstream: 127.0.0.1:1884}\n"
