@@ -27,7 +27,8 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest
 	"$BP" "$WORK" >"$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.stderr" 2>&1 &
 MP=$!
-"$WW" proxy --listen "127.0.0.1:$WP" --upstream "127.0.0.1:$BP" --events "$WORK/events.jsonl" --log "$WORK/events.log" \
+# CONFIG=file: its policies instead of the defaults (its listeners are replaced by the flags)
+"$WW" proxy ${CONFIG:+--config "$CONFIG"} --listen "127.0.0.1:$WP" --upstream "127.0.0.1:$BP" --events "$WORK/events.jsonl" --log "$WORK/events.log" \
 	>"$WORK/wirewarden.stderr" 2>&1 &
 XP=$!
 trap 'kill $MP $XP 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
