@@ -76,6 +76,17 @@ static void make_engine(void)
 	n_events = 0;
 }
 
+/* A fresh engine whose only non-default policy is slow_client in <mode>,
+ * offline at 1000 bytes queued, cut at <disconnect_bytes>, 2 s of grace. */
+static void make_slow_client_engine(enum ww_mode mode, uint64_t disconnect_bytes)
+{
+	cfg.policies.slow_client.mode = mode;
+	cfg.policies.slow_client.offline_bytes = 1000;
+	cfg.policies.slow_client.disconnect_bytes = disconnect_bytes;
+	cfg.policies.slow_client.grace_ms = 2000;
+	make_engine();
+}
+
 static int setup(void **state)
 {
 	(void)state;

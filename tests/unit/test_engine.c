@@ -360,11 +360,7 @@ static void test_receive_maximum_exceeded_mqtt_3_3_4_9(void **state)
 static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
 {
 	(void)state;
-	cfg.policies.slow_client.mode = WW_MODE_ENFORCE;
-	cfg.policies.slow_client.offline_bytes = 1000;
-	cfg.policies.slow_client.disconnect_bytes = 5000;
-	cfg.policies.slow_client.grace_ms = 2000;
-	make_engine();
+	make_slow_client_engine(WW_MODE_ENFORCE, 5000);
 	struct session s;
 	start(&s, "slow", 60, true);
 	struct eng_action act;
@@ -387,11 +383,7 @@ static void test_slow_client_goes_offline_then_is_cut_after_grace(void **state)
 static void test_slow_client_that_catches_up_is_resumed(void **state)
 {
 	(void)state;
-	cfg.policies.slow_client.mode = WW_MODE_ENFORCE;
-	cfg.policies.slow_client.offline_bytes = 1000;
-	cfg.policies.slow_client.disconnect_bytes = 5000;
-	cfg.policies.slow_client.grace_ms = 2000;
-	make_engine();
+	make_slow_client_engine(WW_MODE_ENFORCE, 5000);
 	struct session s;
 	start(&s, "slow", 60, true);
 	struct eng_action act;
@@ -411,11 +403,7 @@ static void test_slow_client_that_catches_up_is_resumed(void **state)
 static void test_slow_client_observe_would_disconnect_after_grace_below_disconnect_bytes(void **state)
 {
 	(void)state;
-	cfg.policies.slow_client.mode = WW_MODE_OBSERVE;
-	cfg.policies.slow_client.offline_bytes = 1000;
-	cfg.policies.slow_client.disconnect_bytes = 5000;
-	cfg.policies.slow_client.grace_ms = 2000;
-	make_engine();
+	make_slow_client_engine(WW_MODE_OBSERVE, 5000);
 	struct session s;
 	start(&s, "slow", 60, true);
 	struct eng_action act;
@@ -438,11 +426,7 @@ static void test_slow_client_observe_would_disconnect_after_grace_below_disconne
 static void test_slow_client_observe_caught_up_within_grace_is_not_reported(void **state)
 {
 	(void)state;
-	cfg.policies.slow_client.mode = WW_MODE_OBSERVE;
-	cfg.policies.slow_client.offline_bytes = 1000;
-	cfg.policies.slow_client.disconnect_bytes = 5000;
-	cfg.policies.slow_client.grace_ms = 2000;
-	make_engine();
+	make_slow_client_engine(WW_MODE_OBSERVE, 5000);
 	struct session s;
 	start(&s, "slow", 60, true);
 	struct eng_action act;

@@ -338,11 +338,7 @@ static void test_access_deny_refuses_with_not_entitled(void **state)
 static void test_slow_client_on_amps(void **state)
 {
 	(void)state;
-	cfg.policies.slow_client.mode = WW_MODE_ENFORCE;
-	cfg.policies.slow_client.offline_bytes = 1000;
-	cfg.policies.slow_client.disconnect_bytes = 4000;
-	cfg.policies.slow_client.grace_ms = 2000;
-	make_engine();
+	make_slow_client_engine(WW_MODE_ENFORCE, 4000);
 	struct conn c;
 	struct eng_action act;
 	logged_on(&c, 1, "sleepy-client", 0);
