@@ -214,14 +214,16 @@ log "mosquitto $BROKER_PID, wirewarden $WW_PID ($WIREWARDEN), haproxy $HA_PID; f
 
 # Once per thread count; the proxies are restarted with it. Direct runs in every pass too, so
 # that each pass compares the three under the same conditions.
+restart_proxies() { # <threads>
+	[ "$1" = "$PX_THREADS" ] && return 0
+	stop_pid "$WW_PID"; stop_pid "$HA_PID"
+	PX_THREADS=$1
+	start_wirewarden
+	start_haproxy
+	log "threads $1: wirewarden $WW_PID, haproxy $HA_PID"
+}
 for th in $THREADS; do
-	if [ "$th" != "$PX_THREADS" ]; then
-		stop_pid "$WW_PID"; stop_pid "$HA_PID"
-		PX_THREADS=$th
-		start_wirewarden
-		start_haproxy
-		log "threads $th: wirewarden $WW_PID, haproxy $HA_PID"
-	fi
+	restart_proxies "$th"
 	for size in $SIZES; do
 		for q in $QOSES; do
 			for rep in $(seq "$REPS"); do
@@ -238,12 +240,7 @@ for th in $THREADS; do
 		done
 	done
 done
-if [ "$PX_THREADS" != "${THREADS%% *}" ]; then
-	stop_pid "$WW_PID"; stop_pid "$HA_PID"
-	PX_THREADS=${THREADS%% *}
-	start_wirewarden
-	start_haproxy
-fi
+restart_proxies "${THREADS%% *}"
 for rep in $(seq "$REPS"); do
 	for t in $TARGETS; do
 		cell conn "c$CONN_CONC" "$t" "$rep" connect -c "$CONN_CONC" -t "$CONN_SECS"

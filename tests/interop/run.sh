@@ -36,38 +36,31 @@ sleep 1
 kill -0 $MP 2>/dev/null && kill -0 $XP 2>/dev/null || { echo "run.sh: mosquitto or wirewarden did not start ($WORK)" >&2; exit 1; }
 
 # client_test.py takes its port from a line of its own (unittest.main() rereads argv), so each
-# target gets a copy of it with that line changed.
-one() { # <script> <port> <test>: "OK", "FAILED (...)" or "none (rc N)"
-	out=$WORK/$(basename "$1" .py)-$2-$3.txt
-	(cd "$DIR" && timeout 90 $PY "$1" -p "$2" "Test.$3") >"$out" 2>&1
+# target gets a copy of it with that line changed; client_test5.py takes -p.
+for p in "$BP" "$WP"; do sed "s/^  port = 1883/  port = $p/" "$DIR/client_test.py" >"$DIR/client_test_$p.py"; done
+one() { # <suite 3.1.1|5.0> <port> <test>: "OK", "FAILED (...)" or "none (rc N)"
+	out=$WORK/$1-$2-$3.txt
+	case $1 in
+	3.1.1) (cd "$DIR" && timeout 90 $PY "client_test_$2.py" "Test.$3") >"$out" 2>&1 ;;
+	*) (cd "$DIR" && timeout 90 $PY client_test5.py -p "$2" "Test.$3") >"$out" 2>&1 ;;
+	esac
 	rc=$?
 	r=$(grep -E '^(OK|FAILED)' "$out" | tail -1)
 	echo "${r:-none (rc $rc)}"
 }
-one3() { # <unused> <port> <test>
-	sed "s/^  port = 1883/  port = $2/" "$DIR/client_test.py" >"$DIR/client_test_$2.py"
-	out=$WORK/client_test-$2-$3.txt
-	(cd "$DIR" && timeout 90 $PY "client_test_$2.py" "Test.$3") >"$out" 2>&1
-	rc=$?
-	r=$(grep -E '^(OK|FAILED)' "$out" | tail -1)
-	echo "${r:-none (rc $rc)}"
-}
-
-same=0; differ=0
-printf '| suite | test | direct | through wirewarden |\n|---|---|---|---|\n'
 wanted() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-for t in $(grep -o 'def test[a-z_0-9]*' "$DIR/client_test.py" | sed 's/def //'); do
-	wanted "$t" || continue
-	d=$(one3 x "$BP" "$t"); w=$(one3 x "$WP" "$t")
-	[ "$d" = "$w" ] && same=$((same + 1)) || differ=$((differ + 1))
-	printf '| 3.1.1 | %s | %s | %s%s |\n' "$t" "$d" "$w" "$([ "$d" = "$w" ] || echo ' **differs**')"
-done
-for t in $(grep -o 'def test[a-z_0-9]*' "$DIR/client_test5.py" | sed 's/def //'); do
-	wanted "$t" || continue
-	d=$(one client_test5.py "$BP" "$t"); w=$(one client_test5.py "$WP" "$t")
-	[ "$d" = "$w" ] && same=$((same + 1)) || differ=$((differ + 1))
-	printf '| 5.0 | %s | %s | %s%s |\n' "$t" "$d" "$w" "$([ "$d" = "$w" ] || echo ' **differs**')"
-done
+same=0; differ=0
+side_by_side() { # <suite 3.1.1|5.0> <the suite's script>
+	for t in $(grep -o 'def test[a-z_0-9]*' "$DIR/$2" | sed 's/def //'); do
+		wanted "$t" || continue
+		d=$(one "$1" "$BP" "$t"); w=$(one "$1" "$WP" "$t")
+		[ "$d" = "$w" ] && same=$((same + 1)) || differ=$((differ + 1))
+		printf '| %s | %s | %s | %s%s |\n' "$1" "$t" "$d" "$w" "$([ "$d" = "$w" ] || echo ' **differs**')"
+	done
+}
+printf '| suite | test | direct | through wirewarden |\n|---|---|---|---|\n'
+side_by_side 3.1.1 client_test.py
+side_by_side 5.0 client_test5.py
 echo
 echo "$same same, $differ different; logs and events in $WORK"
 [ "$differ" = 0 ]
