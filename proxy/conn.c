@@ -556,8 +556,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (c->tls_side[PROTO_S2C]) { /* a plain socket got it in dial_plain() */
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		}
-		if (!c->tls_side[PROTO_S2C])
+		} else
 			c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
 		if (!c->rev[PROTO_S2C] && !c->tls_side[PROTO_S2C]) {
 			conn_close(c, ENG_CLOSE_PROXY);
