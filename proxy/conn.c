@@ -236,6 +236,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	__atomic_sub_fetch(&w->load, 1, __ATOMIC_RELAXED);
 	tls_conn_free(c);
 	if (c->linger)
 		event_free(c->linger);

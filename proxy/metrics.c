@@ -27,6 +27,7 @@ struct snapshot {
 	struct worker_metrics m;
 	unsigned *conns; /* per listener */
 	unsigned n_listeners;
+	unsigned *worker_conns; /* per worker */
 };
 
 static void add_worker(struct worker *w, void *arg)
@@ -36,6 +37,7 @@ static void add_worker(struct worker *w, void *arg)
 	struct worker_metrics *t = &s->m;
 	t->accepted += a->accepted;
 	t->refused_disabled += a->refused_disabled;
+	t->moved += a->moved;
 	t->tls_handshakes += a->tls_handshakes;
 	t->tls_failed += a->tls_failed;
 	for (int d = 0; d < 2; d++) {
@@ -52,8 +54,10 @@ static void add_worker(struct worker *w, void *arg)
 	t->gap_count += a->gap_count;
 	t->gap_sum += a->gap_sum;
 	for (struct conn *c = w->conns; c; c = c->next)
-		if (!c->closing && c->lst->index < s->n_listeners)
+		if (!c->closing && c->lst->index < s->n_listeners) {
 			s->conns[c->lst->index]++;
+			s->worker_conns[w->index]++;
+		}
 }
 
 static void family(struct evbuffer *o, const char *name, const char *type, const char *help)
@@ -96,8 +100,12 @@ void metrics_render(struct proxy *px, struct evbuffer *o)
 	static const char *const dirs[2] = { "client_to_broker", "broker_to_client" };
 	struct snapshot s = { .n_listeners = px->n_listeners };
 	s.conns = calloc(px->n_listeners ? px->n_listeners : 1, sizeof *s.conns);
-	if (!s.conns)
+	s.worker_conns = calloc(px->n_workers ? px->n_workers : 1, sizeof *s.worker_conns);
+	if (!s.conns || !s.worker_conns) {
+		free(s.conns);
+		free(s.worker_conns);
 		return;
+	}
 	for (unsigned i = 0; i < px->n_workers; i++)
 		worker_call(&px->workers[i], add_worker, &s);
 	struct engine_stats st;
@@ -109,8 +117,14 @@ void metrics_render(struct proxy *px, struct evbuffer *o)
 		label_value(o, px->listeners[i].cfg->name);
 		evbuffer_add_printf(o, "\"} %u\n", s.conns[i]);
 	}
+	family(o, "wirewarden_worker_connections", "gauge", "Client connections open now, by worker thread.");
+	for (unsigned i = 0; i < px->n_workers; i++)
+		evbuffer_add_printf(o, "wirewarden_worker_connections{worker=\"%u\"} %u\n", i, s.worker_conns[i]);
 	family(o, "wirewarden_connections_accepted_total", "counter", "Client connections accepted.");
 	evbuffer_add_printf(o, "wirewarden_connections_accepted_total %llu\n", (unsigned long long)s.m.accepted);
+	family(o, "wirewarden_connections_moved_total", "counter",
+	       "Client connections accepted by one worker and handed to a less loaded one.");
+	evbuffer_add_printf(o, "wirewarden_connections_moved_total %llu\n", (unsigned long long)s.m.moved);
 	family(o, "wirewarden_connections_refused_total", "counter",
 	       "Client connections refused before a session began, by reason.");
 	evbuffer_add_printf(o, "wirewarden_connections_refused_total{reason=\"listener_disabled\"} %llu\n",
@@ -155,4 +169,5 @@ void metrics_render(struct proxy *px, struct evbuffer *o)
 	evbuffer_add_printf(o, "wirewarden_config_reloads_total{result=\"failed\"} %llu\n",
 			    (unsigned long long)__atomic_load_n(&px->reload_failures, __ATOMIC_RELAXED));
 	free(s.conns);
+	free(s.worker_conns);
 }

@@ -42,6 +42,7 @@ struct proxy_listener {
 };
 
 struct worker;
+struct worker_handoff;
 struct conn;
 
 /* A protocol as the proxy sees it (wire.c): one table per protocol, so the
@@ -125,6 +126,7 @@ struct conn {
 #define METRIC_GAP_BUCKETS 10
 struct worker_metrics {
 	uint64_t accepted, refused_disabled;
+	uint64_t moved;                  /* accepted here, handed to a less loaded worker */
 	uint64_t bytes[2];               /* [PROTO_C2S] from clients, [PROTO_S2C] toward clients */
 	uint64_t packets[2][16];         /* by MQTT packet type */
 	uint64_t tls_handshakes, tls_failed;
@@ -154,6 +156,10 @@ struct worker {
 	struct conn *conns;
 	struct conn *reap;
 	unsigned n_conns;                /* read by other threads with __atomic_load_n */
+	/* Connections placed here and not yet freed, handed-over sockets not
+	 * yet taken included: what the placement in accept_cb compares.
+	 * Updated with atomics from any worker. */
+	unsigned load;
 	bool stopping;
 	struct worker_metrics m;
 	/* worker_call(): a queue under <cmd_lock>, run by <cmd_ev> */
@@ -161,6 +167,8 @@ struct worker {
 	pthread_cond_t cmd_cond;
 	struct worker_cmd *cmds;
 	struct event *cmd_ev;
+	struct worker_handoff *handoffs; /* sockets other workers placed here, under <cmd_lock> */
+	struct event *handoff_ev;
 	bool gone;                       /* its loop has ended: calls fail */
 };
 

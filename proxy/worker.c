@@ -3,7 +3,12 @@
  * workers), its connections, a sweep timer for the engine's clocks, a
  * reaper that frees connections closed inside their own callbacks, and a
  * queue of calls from other threads (worker_call(): the admin API and the
- * main thread never touch a worker's connections themselves). */
+ * main thread never touch a worker's connections themselves).
+ * The kernel's spread is a hash of the client's address and port, blind to
+ * load: a few busy connections can land on one worker while another idles.
+ * So a worker that accepts while it carries more connections than the
+ * least loaded one hands the socket over (as HAProxy's accept queues do),
+ * which keeps the counts within one of each other. */
 #include "proxy/proxy.h"
 
 #include <errno.h>
@@ -16,25 +21,122 @@
 
 #define SWEEP_MS 250
 
+/* A socket accepted by one worker for another to run. */
+struct worker_handoff {
+	struct worker_handoff *next;
+	struct proxy_listener *lst;
+	evutil_socket_t fd;
+	int salen;
+	struct sockaddr_storage sa;
+};
+
+static void refuse(evutil_socket_t fd)
+{
+	struct linger lg = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	evutil_closesocket(fd);
+}
+
+/* Starts the session of a socket placed on <w> (its <load> already counts
+ * it), unless the listener or the worker closed meanwhile. */
+static void take_conn(struct worker *w, struct proxy_listener *lst, evutil_socket_t fd, const struct sockaddr *sa,
+		      int salen)
+{
+	unsigned before = w->n_conns;
+	if (w->stopping || __atomic_load_n(&lst->disabled, __ATOMIC_ACQUIRE)) {
+		/* A connection that raced the listener being closed: refused. */
+		if (!w->stopping)
+			w->m.refused_disabled++;
+		refuse(fd);
+	} else {
+		w->m.accepted++;
+		conn_accept(w, lst, fd, sa, salen);
+	}
+	if (w->n_conns == before) /* no session: not counted as one */
+		__atomic_sub_fetch(&w->load, 1, __ATOMIC_RELAXED);
+}
+
+static void handoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	pthread_mutex_lock(&w->cmd_lock);
+	struct worker_handoff *list = w->handoffs;
+	w->handoffs = NULL;
+	pthread_mutex_unlock(&w->cmd_lock);
+	while (list) {
+		struct worker_handoff *h = list;
+		list = h->next;
+		take_conn(w, h->lst, h->fd, (struct sockaddr *)&h->sa, h->salen);
+		free(h);
+	}
+}
+
+/* The worker with the fewest connections, or <w> itself when none has
+ * fewer than it. Counts read without a lock: two workers placing at once
+ * may both pick the same one, which the next placements even out. */
+static struct worker *least_loaded(struct worker *w)
+{
+	struct proxy *px = w->px;
+	struct worker *best = w;
+	unsigned best_load = __atomic_load_n(&w->load, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < px->n_workers; i++) {
+		unsigned l = __atomic_load_n(&px->workers[i].load, __ATOMIC_RELAXED);
+		if (l < best_load) {
+			best = &px->workers[i];
+			best_load = l;
+		}
+	}
+	return best;
+}
+
+/* Queues the socket for <to>'s thread. False when <to> no longer runs. */
+static bool hand_off(struct worker *to, struct proxy_listener *lst, evutil_socket_t fd, const struct sockaddr *sa,
+		     int salen)
+{
+	struct worker_handoff *h = malloc(sizeof *h);
+	if (!h || salen < 0 || (size_t)salen > sizeof h->sa) {
+		free(h);
+		return false;
+	}
+	*h = (struct worker_handoff){ .lst = lst, .fd = fd, .salen = salen };
+	memcpy(&h->sa, sa, (size_t)salen);
+	pthread_mutex_lock(&to->cmd_lock);
+	bool ok = !to->gone && to->handoff_ev;
+	if (ok) {
+		h->next = to->handoffs;
+		to->handoffs = h;
+		event_active(to->handoff_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&to->cmd_lock);
+	if (!ok)
+		free(h);
+	return ok;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	(void)l;
 	struct worker *w = arg;
 	struct proxy_listener *lst = NULL;
 	for (unsigned i = 0; i < w->px->n_listeners; i++)
 		if (w->lis[i] == l)
 			lst = &w->px->listeners[i];
-	if (!lst || w->stopping || __atomic_load_n(&lst->disabled, __ATOMIC_ACQUIRE)) {
-		/* A connection that raced the listener being closed: refused. */
-		if (lst && !w->stopping)
-			w->m.refused_disabled++;
-		struct linger lg = { 1, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-		evutil_closesocket(fd);
+	if (!lst) {
+		refuse(fd);
 		return;
 	}
-	w->m.accepted++;
-	conn_accept(w, lst, fd, sa, salen);
+	struct worker *to = w->stopping ? w : least_loaded(w);
+	__atomic_add_fetch(&to->load, 1, __ATOMIC_RELAXED);
+	if (to != w) {
+		if (hand_off(to, lst, fd, sa, salen)) {
+			w->m.moved++;
+			return;
+		}
+		__atomic_sub_fetch(&to->load, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&w->load, 1, __ATOMIC_RELAXED);
+	}
+	take_conn(w, lst, fd, sa, salen);
 }
 
 /* Out of descriptors: stop accepting for a moment instead of spinning. */
@@ -189,8 +291,16 @@ static void *worker_main(void *arg)
 	/* Calls queued from now on fail; those already queued still run. */
 	pthread_mutex_lock(&w->cmd_lock);
 	w->gone = true;
+	struct worker_handoff *late = w->handoffs;
+	w->handoffs = NULL;
 	pthread_mutex_unlock(&w->cmd_lock);
 	run_cmds(w);
+	while (late) { /* placed here as the loop ended: refused */
+		struct worker_handoff *h = late;
+		late = h->next;
+		refuse(h->fd);
+		free(h);
+	}
 	/* Whatever is left after the bound on flushing. */
 	while (w->conns) {
 		struct conn *c = w->conns;
@@ -234,7 +344,8 @@ int worker_start(struct worker *w)
 	w->reaper = event_new(w->base, -1, 0, reaper_cb, w);
 	w->stop = event_new(w->base, -1, 0, stop_cb, w);
 	w->cmd_ev = event_new(w->base, -1, 0, cmd_cb, w);
-	if (!w->sweep || !w->reaper || !w->stop || !w->cmd_ev)
+	w->handoff_ev = event_new(w->base, -1, 0, handoff_cb, w);
+	if (!w->sweep || !w->reaper || !w->stop || !w->cmd_ev || !w->handoff_ev)
 		return -1;
 	struct timeval tv = { 0, SWEEP_MS * 1000 };
 	event_add(w->sweep, &tv);
@@ -266,6 +377,9 @@ void worker_stop(struct worker *w)
 	if (w->cmd_ev)
 		event_free(w->cmd_ev);
 	w->cmd_ev = NULL;
+	if (w->handoff_ev)
+		event_free(w->handoff_ev);
+	w->handoff_ev = NULL;
 	pthread_mutex_unlock(&w->cmd_lock);
 	event_base_free(w->base);
 }
