@@ -160,6 +160,7 @@ struct worker {
 	 * yet taken included: what the placement in accept_cb compares.
 	 * Updated with atomics from any worker. */
 	unsigned load;
+	uint64_t relays;                 /* relay() calls, plain or TLS: the loop's sign of work */
 	bool stopping;
 	struct worker_metrics m;
 	/* worker_call(): a queue under <cmd_lock>, run by <cmd_ev> */

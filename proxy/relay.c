@@ -258,6 +258,7 @@ void relay(struct conn *c, enum proto_dir d)
 	/* One clock reading for every frame this call walks: with small frames
 	 * clock_gettime was a tenth of the relay's time under a hypervisor. */
 	c->relay_now_us = proxy_now_us();
+	c->w->relays++; /* the worker loop's sign of work (worker.c) */
 
 	if (!c->ops && evbuffer_get_length(in) && !choose_protocol(c, d, in))
 		return;
