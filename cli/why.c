@@ -45,7 +45,7 @@ void cmd_why_usage(FILE *out)
 	      "      --clock-skew D    add D to every broker log time instead of measuring it:\n"
 	      "                        seconds ('-3600', '0.5') or [+-]HH:MM[:SS]\n"
 	      "      --format KIND     read every FILE as KIND: capture, events, mosquitto,\n"
-	      "                        amps, hivemq, emqx\n"
+	      "                        amps, hivemq, emqx, rabbitmq\n"
 	      "      --port N          in captures, also treat TCP port N as MQTT (repeatable)\n"
 	      "      --amps-port N     in captures, treat TCP port N as 60East AMPS (repeatable)\n"
 	      "  -h, --help\n",
@@ -144,7 +144,11 @@ struct input {
 
 static int group_of(const struct why_format *f)
 {
-	return f == &why_format_mosquitto ? 0 : f == &why_format_amps ? 1 : f == &why_format_hivemq ? 2 : 3;
+	return f == &why_format_mosquitto ? 0
+	       : f == &why_format_amps    ? 1
+	       : f == &why_format_hivemq  ? 2
+	       : f == &why_format_emqx    ? 3
+					  : 4;
 }
 
 /* What <path> is, from its first bytes (and first lines, for a broker log). */
@@ -297,7 +301,7 @@ int cmd_why(int argc, char **argv)
 			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "capture") != 0 && strcmp(optarg, "events") != 0 && !why_format_find(optarg)) {
-				fprintf(stderr, "wirewarden why: --format is one of capture, events, mosquitto, amps, hivemq, emqx\n");
+				fprintf(stderr, "wirewarden why: --format is one of capture, events, mosquitto, amps, hivemq, emqx, rabbitmq\n");
 				return CLI_USAGE;
 			}
 			forced = optarg;

@@ -24,7 +24,7 @@
 #define WHY_EVIDENCE 8
 #define WHY_TEXT 232
 #define WHY_DISAGREE 512
-#define WHY_GROUPS 4 /* one per broker log format: its files share one clock and one session table */
+#define WHY_GROUPS 5 /* one per broker log format: its files share one clock and one session table */
 
 struct why_session {
 	int64_t start_us, end_us;         /* -1 unknown; on the wire's clock (broker logs: offset applied) */

@@ -163,6 +163,17 @@ static int rank(const struct why_session *s)
 	return 0;
 }
 
+/* Whether <p>, a broker log's session, named its reason in words no finer
+ * source can improve on: a not_authorized from a log that says a failed
+ * authentication apart (RabbitMQ: "authorization failure" against
+ * "authentication failure") stays, where the wire only guesses auth_failed
+ * from the credentials a CONNACK 5 answered. */
+static bool log_said_it(const struct why *w, const struct why_session *p)
+{
+	return p->group >= 0 && w->groups[p->group].fmt && w->groups[p->group].fmt->says_auth_apart &&
+	       strcmp(p->reason, "not_authorized") == 0;
+}
+
 static bool joinable(const struct why *w, const struct why_story *st, const struct why_session *s)
 {
 	for (unsigned m = 0; m < st->n; m++) {
@@ -505,7 +516,7 @@ void why_join(struct why *w)
 		/* a source that agrees in finer words makes the headline (0x04 over "disconnected.") */
 		for (unsigned m = 0; m < st->n; m++) {
 			const struct why_session *s = &w->s[st->member[m]];
-			if (why_reason_refines(s->reason, w->s[st->primary].reason))
+			if (why_reason_refines(s->reason, w->s[st->primary].reason) && !log_said_it(w, &w->s[st->primary]))
 				st->primary = st->member[m];
 		}
 		disagreements(w, st);

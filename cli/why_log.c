@@ -5,8 +5,9 @@
 #include "cli/why_log.h"
 
 static const struct why_format *const formats[] = {
-	/* most specific shapes first: an AMPS or EMQX line would also pass a loose test */
-	&why_format_amps, &why_format_emqx, &why_format_hivemq, &why_format_mosquitto,
+	/* most specific shapes first: an AMPS or EMQX line would also pass a loose test,
+	 * and a RabbitMQ line (a pid after the level) EMQX's */
+	&why_format_amps, &why_format_rabbitmq, &why_format_emqx, &why_format_hivemq, &why_format_mosquitto,
 };
 #define N_FORMATS (sizeof formats / sizeof formats[0])
 
@@ -51,6 +52,20 @@ bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, s
 	r->msg.p = msg;
 	r->msg.n = n;
 	return true;
+}
+
+size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned)
+{
+	size_t k = why_time_parse(line, n, us, zoned);
+	if (k == 0 || k + 4 > n || line[k] != ' ' || line[k + 1] != '[')
+		return 0;
+	const char *e = memchr(line + k + 2, ']', n - k - 2);
+	if (!e || e - (line + k) > 12 || (size_t)(e - line) + 2 > n || e[1] != ' ')
+		return 0;
+	for (const char *c = line + k + 2; c < e; c++)
+		if (*c < 'a' || *c > 'z')
+			return 0;
+	return (size_t)(e + 2 - line);
 }
 
 bool why_starts(const char *s, size_t n, const char *prefix)

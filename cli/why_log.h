@@ -1,5 +1,5 @@
 /* Broker log readers for `wirewarden why`: one per broker (mosquitto, AMPS,
- * HiveMQ, EMQX), each a pure parser of one log line at a time. A reader turns
+ * HiveMQ, EMQX, RabbitMQ), each a pure parser of one log line at a time. A reader turns
  * a line into at most one record (a connection opened, a connection closed
  * and why, or a note that hints at the reason of a close to come) with views
  * into the line or into the reader's own fixed-size state: no allocation per
@@ -52,11 +52,16 @@ struct why_format {
 	/* Whether <line> has this broker's shape (detection from content). */
 	bool (*looks_like)(const char *line, size_t n);
 	size_t state_size; /* bytes of zeroed state the caller provides to parse() */
+	/* Its not_authorized means exactly that: the broker logs a failed
+	 * authentication in other words. (mosquitto's "not authorised" covers
+	 * both, and the wire's credentials then tell them apart.) */
+	bool says_auth_apart;
 	/* Reads one line (no newline) into <r>; returns r->kind. */
 	enum why_rec_kind (*parse)(void *state, const char *line, size_t n, struct why_rec *r);
 };
 
-extern const struct why_format why_format_mosquitto, why_format_amps, why_format_hivemq, why_format_emqx;
+extern const struct why_format why_format_mosquitto, why_format_amps, why_format_hivemq, why_format_emqx,
+	why_format_rabbitmq;
 
 /* The reader named <name>, or NULL. */
 const struct why_format *why_format_find(const char *name);
@@ -73,6 +78,11 @@ void why_rec_clear(struct why_rec *r);
 bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, size_t n);
 
 /* ---- small helpers the readers share (cli/why_log.c) ---- */
+
+/* "TIMESTAMP [level] rest" (EMQX, RabbitMQ: a lower-case level of at most 10
+ * letters): the time read into <us>/<zoned>; returns the offset of <rest>,
+ * 0 when the line does not start that way. */
+size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned);
 
 /* Whether <s,n> starts with the NUL-terminated <prefix>. */
 bool why_starts(const char *s, size_t n, const char *prefix);

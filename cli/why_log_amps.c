@@ -191,5 +191,6 @@ const struct why_format why_format_amps = {
 	.name = "amps",
 	.looks_like = amps_looks_like,
 	.state_size = sizeof(struct amps_state),
+	.says_auth_apart = true,
 	.parse = amps_parse,
 };

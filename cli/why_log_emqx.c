@@ -12,16 +12,8 @@ static bool split(const char *line, size_t n, struct why_rec *r)
 {
 	int64_t us;
 	bool zoned;
-	size_t k = why_time_parse(line, n, &us, &zoned);
-	if (k == 0 || k + 4 > n || line[k] != ' ' || line[k + 1] != '[')
-		return false;
-	const char *e = memchr(line + k + 2, ']', n - k - 2);
-	if (!e || e - (line + k) > 12 || (size_t)(e - line) + 2 > n || e[1] != ' ')
-		return false;
-	for (const char *c = line + k + 2; c < e; c++)
-		if (*c < 'a' || *c > 'z')
-			return false;
-	return why_rec_stamp(r, us, zoned, e + 2, n - (size_t)(e + 2 - line));
+	size_t k = why_split_level(line, n, &us, &zoned);
+	return k && why_rec_stamp(r, us, zoned, line + k, n - k);
 }
 
 static bool emqx_looks_like(const char *line, size_t n)
@@ -168,5 +160,6 @@ const struct why_format why_format_emqx = {
 	.name = "emqx",
 	.looks_like = emqx_looks_like,
 	.state_size = 1,
+	.says_auth_apart = true,
 	.parse = emqx_parse,
 };

@@ -168,5 +168,6 @@ const struct why_format why_format_hivemq = {
 	.name = "hivemq",
 	.looks_like = hive_looks_like,
 	.state_size = 1,
+	.says_auth_apart = true,
 	.parse = hive_parse,
 };

@@ -3,7 +3,8 @@
 Mosquitto: the real logs recorded with their captures by tests/tools/record_fixtures.py
 (tests/data/recorded/*.mosquitto.log, log_type all, log_timestamp_format %Y-%m-%dT%H:%M:%S),
 and variants the tests derive from them here (rotated mid-session, shifted to another clock,
-epoch timestamps, mosquitto 1.x wording). AMPS and HiveMQ: the seeds' lines verbatim, with
+epoch timestamps, mosquitto 1.x wording). RabbitMQ 3.10: real logs recorded with their captures by
+tests/tools/record_rabbitmq.py (tests/data/recorded-rabbitmq). AMPS and HiveMQ: the seeds' lines verbatim, with
 lines of the same shapes around them; EMQX: its documented text log shape
 (tests/data/brokerlogs/README.md says which line is which)."""
 import glob
@@ -17,6 +18,7 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REC = os.path.join(TOP, "tests", "data", "recorded")
 LOGS = os.path.join(TOP, "tests", "data", "brokerlogs")
+RMQ = os.path.join(TOP, "tests", "data", "recorded-rabbitmq")
 WW = os.environ.get("WIREWARDEN", os.path.join(TOP, "build", "wirewarden"))
 
 
@@ -332,6 +334,70 @@ def test_emqx_lines():
         by.setdefault(s["client_id"], []).append(s["reason"])
     assert by == {"c1": ["keepalive_timeout", "session_taken_over", "client_disconnect"],
                   "c2": ["client_vanished"], "c3": ["admin_disconnect"]}
+
+
+# ---- RabbitMQ 3.10, recorded: its log and the wire, one entry per connection ----
+
+# What RabbitMQ 3.10.8 did in each recorded scenario, as its log says (SOURCES.md): a second CONNECT
+# and a packet of the reserved type 0 are ignored (the client then closes), a v5 CONNECT is a frame
+# it cannot parse, and close_all_connections crashes the MQTT reader (the log gives no reason).
+RMQ_EXPECTED = {
+    "clean": {"rmq-clean": ("client_disconnect", "client"), "rmq-clean31": ("client_disconnect", "client")},
+    "vanished": {"rmq-vanish-fin": ("client_vanished", "client"), "rmq-vanish-rst": ("client_vanished", "client")},
+    "keepalive": {"rmq-keepalive": ("keepalive_timeout", "broker")},
+    "takeover": {"rmq-twin": ("session_taken_over", "broker")},
+    "auth": {"rmq-badpw": ("auth_failed", "broker"), "rmq-nouser": ("auth_failed", "broker"),
+             "rmq-noperm": ("not_authorized", "broker")},
+    "second-connect": {"rmq-double": ("client_vanished", "client")},
+    "malformed": {"rmq-reserved": ("client_vanished", "client")},
+    "v5": {"rmq-v5": ("malformed_packet", "broker")},
+    "admin": {"rmq-kicked": ("unknown", "broker")},
+    "shutdown": {"rmq-stay-1": ("server_shutdown", "broker"), "rmq-stay-2": ("server_shutdown", "broker")},
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(RMQ_EXPECTED))
+def test_rabbitmq_recorded_sessions(scenario):
+    pcap, log = os.path.join(RMQ, scenario + ".pcap"), os.path.join(RMQ, scenario + ".rabbitmq.log")
+    entries = sessions("rmq-*", pcap, log)
+    want = RMQ_EXPECTED[scenario]
+    firsts = {}
+    for s in entries:
+        assert kinds(s) == ["capture", "rabbitmq log"], s  # every connection joined, by id and ip:port
+        assert s["disagreements"] == [] or all(d.startswith("timing") for d in s["disagreements"]), s
+        firsts.setdefault(s["client_id"], s)
+    assert set(firsts) == set(want)
+    for cid, (reason, by) in want.items():
+        assert (firsts[cid]["reason"], firsts[cid]["closed_by"]) == (reason, by), firsts[cid]
+    # the log alone tells the same of the clients it names (a refused CONNECT it names by address only)
+    alone = {}
+    for s in sessions("rmq-*", log):
+        alone.setdefault(s["client_id"], s)
+    text = open(log).read()
+    assert set(alone) == {cid for cid in want if cid in text}
+    for cid in alone:
+        assert alone[cid]["reason"] == want[cid][0], alone[cid]
+
+
+def test_rabbitmq_takeover_both_sessions_and_stated_words():
+    entries = sessions("rmq-twin", os.path.join(RMQ, "takeover.pcap"), os.path.join(RMQ, "takeover.rabbitmq.log"))
+    assert [s["reason"] for s in entries] == ["session_taken_over", "client_disconnect"]
+    log = [x for x in entries[0]["sources"] if x["kind"] == "rabbitmq log"][0]
+    assert any("with duplicate id 'rmq-twin'" in e for e in log["evidence"])
+
+
+def test_rabbitmq_login_timeout_found_by_address():
+    """A TCP connection that never sent CONNECT: the log names its address only."""
+    log = os.path.join(RMQ, "login-timeout.rabbitmq.log")
+    addr = re.search(r'"(\d+\.\d+\.\d+\.\d+:\d+) -> ', open(log).read()).group(1)
+    s = sessions(addr, log)
+    assert len(s) == 1 and s[0]["reason"] == "connect_timeout" and s[0]["closed_by"] == "broker"
+
+
+def test_rabbitmq_format_detected_and_forced():
+    log = os.path.join(RMQ, "keepalive.rabbitmq.log")
+    assert "rabbitmq log" in why("rmq-keepalive", log).stdout.decode()
+    assert sessions("rmq-keepalive", "--format", "rabbitmq", log)[0]["reason"] == "keepalive_timeout"
 
 
 # ---- --summary ----

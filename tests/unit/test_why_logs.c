@@ -18,20 +18,30 @@
 
 static struct why_rec rec;
 static union {
-	char bytes[8192];
+	char bytes[1 << 20];
 	max_align_t align;
 } state;
+static size_t state_used; /* the largest state_size parsed with since reset() */
+
+static void *state_for(const struct why_format *fmt)
+{
+	assert_true(fmt->state_size <= sizeof state.bytes);
+	if (fmt->state_size > state_used)
+		state_used = fmt->state_size;
+	return state.bytes;
+}
 
 /* Parses <line> with <fmt> using the shared state (zeroed by reset()). */
 static enum why_rec_kind parse(const struct why_format *fmt, const char *line)
 {
-	assert_true(fmt->state_size <= sizeof state.bytes);
-	return fmt->parse(state.bytes, line, strlen(line), &rec);
+	return fmt->parse(state_for(fmt), line, strlen(line), &rec);
 }
 
+/* Zeroes what the readers used of the state (RabbitMQ's is most of a MiB). */
 static void reset(void)
 {
-	memset(&state, 0, sizeof state);
+	memset(state.bytes, 0, state_used);
+	state_used = 0;
 }
 
 static void assert_text(struct why_text t, const char *want)
@@ -392,6 +402,92 @@ static void test_emqx_lines(void **st)
 	expect_lines(&why_format_emqx, lines, N_CASES(lines));
 }
 
+/* ---- RabbitMQ: 3.10 lines recorded (tests/data/recorded-rabbitmq), 3.12+ from the source ---- */
+
+static void test_rabbitmq_lines(void **st)
+{
+	(void)st;
+	static const struct line_case v310[] = {
+		{ "2026-11-24 04:17:00.048219+00:00 [info] <0.880.0> accepting MQTT connection <0.880.0> (127.0.0.1:35766 -> 127.0.0.1:49585, client id: rmq-twin)",
+		  WHY_REC_OPEN, "rmq-twin", "127.0.0.1:35766", NULL },
+		{ "2026-11-24 04:17:00.554082+00:00 [info] <0.908.0> accepting MQTT connection <0.908.0> (127.0.0.1:35772 -> 127.0.0.1:49585, client id: rmq-twin)",
+		  WHY_REC_OPEN, "rmq-twin", "127.0.0.1:35772", NULL },
+		{ "2026-11-24 04:17:00.554463+00:00 [warning] <0.880.0> MQTT disconnecting client \"127.0.0.1:35766 -> 127.0.0.1:49585\" with duplicate id 'rmq-twin'",
+		  WHY_REC_CLOSE, "rmq-twin", "127.0.0.1:35766", "session_taken_over" },
+		{ "2026-11-24 04:17:00.856891+00:00 [info] <0.908.0> closing MQTT connection <0.908.0> (127.0.0.1:35772 -> 127.0.0.1:49585)",
+		  WHY_REC_CLOSE, "rmq-twin", "127.0.0.1:35772", "client_disconnect" },
+		{ "2026-11-24 04:16:53.009861+00:00 [info] <0.846.0> accepting MQTT connection <0.846.0> (127.0.0.1:55324 -> 127.0.0.1:49585, client id: rmq-keepalive)",
+		  WHY_REC_OPEN, "rmq-keepalive", NULL, NULL },
+		{ "2026-11-24 04:16:59.014784+00:00 [error] <0.846.0> closing MQTT connection \"127.0.0.1:55324 -> 127.0.0.1:49585\" (keepalive timeout)",
+		  WHY_REC_CLOSE, "rmq-keepalive", "127.0.0.1:55324", "keepalive_timeout" },
+		{ "2026-11-24 04:17:12.936673+00:00 [error] <0.970.0> closing MQTT connection \"127.0.0.1:35824 -> 127.0.0.1:49585\" (login timeout)",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:35824", "connect_timeout" },
+		{ "2026-11-24 04:17:01.889464+00:00 [error] <0.949.0> MQTT login failed for user 'guest', authentication failed: Refused",
+		  WHY_REC_NOTE, NULL, NULL, "auth_failed" },
+		{ "2026-11-24 04:17:01.890552+00:00 [error] <0.949.0> MQTT connection 127.0.0.1:35784 -> 127.0.0.1:49585 is closing due to an authentication failure",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:35784", "auth_failed" },
+		{ "2026-11-24 04:17:01.912675+00:00 [warning] <0.963.0> MQTT login failed for user 'limited': virtual host access not allowed",
+		  WHY_REC_NOTE, NULL, NULL, "not_authorized" },
+		{ "2026-11-24 04:17:01.912933+00:00 [error] <0.963.0> MQTT connection 127.0.0.1:35816 -> 127.0.0.1:49585 is closing due to an authorization failure",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:35816", "not_authorized" },
+		{ "2026-11-24 04:17:20.006308+00:00 [info] <0.1017.0> accepting MQTT connection <0.1017.0> (127.0.0.1:49540 -> 127.0.0.1:49585, client id: rmq-reserved)",
+		  WHY_REC_OPEN, "rmq-reserved", NULL, NULL },
+		{ "2026-11-24 04:17:25.009125+00:00 [info] <0.1017.0> MQTT connection \"127.0.0.1:49540 -> 127.0.0.1:49585\" will terminate because peer closed TCP connection",
+		  WHY_REC_CLOSE, "rmq-reserved", "127.0.0.1:49540", "client_vanished" },
+		{ "2026-11-24 04:17:26.040216+00:00 [error] <0.1051.0> MQTT cannot parse a frame on connection '127.0.0.1:59634 -> 127.0.0.1:49585', unparseable payload: <<16,33,0,",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:59634", "malformed_packet" },
+		{ "2026-11-24 04:17:26.040216+00:00 [error] <0.1051.0>                                   4,77,81,", WHY_REC_UNKNOWN, NULL, NULL,
+		  NULL },
+		{ "2026-11-24 04:19:40.415427+00:00 [info] <0.1054.0> accepting MQTT connection <0.1054.0> (127.0.0.1:35586 -> 127.0.0.1:50243, client id: rmq-kicked)",
+		  WHY_REC_OPEN, "rmq-kicked", NULL, NULL },
+		{ "2026-11-24 04:19:41.762723+00:00 [error] <0.1060.0> ** Generic server <0.1060.0> terminating", WHY_REC_UNKNOWN, NULL,
+		  NULL, NULL }, /* not a connection's process */
+		{ "2026-11-24 04:19:41.762723+00:00 [error] <0.1054.0> ** Generic server <0.1054.0> terminating", WHY_REC_CLOSE,
+		  "rmq-kicked", "127.0.0.1:35586", "unknown" },
+		{ "2026-11-24 04:17:36.326473+00:00 [info] <0.1150.0> RabbitMQ is asked to stop...", WHY_REC_SHUTDOWN, NULL, NULL,
+		  "server_shutdown" },
+	};
+	static const struct line_case v312[] = {
+		{ "2024-01-15 10:00:00.123456+00:00 [info] <0.1234.0> Accepted MQTT connection 127.0.0.1:52534 -> 127.0.0.1:1883 for client ID c1",
+		  WHY_REC_OPEN, "c1", "127.0.0.1:52534", NULL },
+		{ "2024-01-15 10:00:09.000000+00:00 [error] <0.1234.0> closing MQTT connection <<\"127.0.0.1:52534 -> 127.0.0.1:1883\">> (keepalive timeout)",
+		  WHY_REC_CLOSE, "c1", "127.0.0.1:52534", "keepalive_timeout" },
+		{ "2024-01-15 10:00:10.000000+00:00 [error] <0.1240.0> Rejected MQTT connection 127.0.0.1:52540 -> 127.0.0.1:1883 with Connect Reason Code 134",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:52540", "auth_failed" },
+		{ "2024-01-15 10:00:10.000000+00:00 [error] <0.1241.0> Rejected MQTT connection 127.0.0.1:52541 -> 127.0.0.1:1883 with Connect Reason Code 5",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:52541", "not_authorized" },
+		{ "2024-01-15 10:00:11.000000+00:00 [info] <0.1250.0> Accepted MQTT connection [::1]:52600 -> [::1]:1883 for client ID c2",
+		  WHY_REC_OPEN, "c2", "[::1]:52600", NULL },
+		{ "2024-01-15 10:00:12.000000+00:00 [warning] <0.1250.0> Received a PUBLISH with QoS2. Disconnecting MQTT client c2",
+		  WHY_REC_NOTE, "c2", NULL, "qos_not_supported" },
+		{ "2024-01-15 10:00:12.000100+00:00 [error] <0.1250.0> MQTT protocol error on connection [::1]:52600 -> [::1]:1883: subscribe_qos2_not_supported",
+		  WHY_REC_CLOSE, "c2", "[::1]:52600", "protocol_error" },
+		{ "2024-01-15 10:00:13.000000+00:00 [info] <0.1260.0> Accepted MQTT connection 10.0.0.9:4000 -> 10.0.0.1:1883 for client ID c3",
+		  WHY_REC_OPEN, "c3", NULL, NULL },
+		{ "2024-01-15 10:00:14.000000+00:00 [warning] <0.1260.0> MQTT disconnecting client <<\"10.0.0.9:4000 -> 10.0.0.1:1883\">> with client ID 'c3', reason: Closed via management plugin",
+		  WHY_REC_CLOSE, "c3", "10.0.0.9:4000", "admin_disconnect" },
+		{ "2024-01-15 10:00:15.000000+00:00 [warning] <0.1261.0> MQTT disconnecting client <<\"10.0.0.9:4001 -> 10.0.0.1:1883\">> with client ID 'c4' because credential expired",
+		  WHY_REC_CLOSE, "c4", "10.0.0.9:4001", "credentials_expired" },
+		{ "2024-01-15 10:00:16.000000+00:00 [warning] <0.1262.0> MQTT disconnecting client <<\"10.0.0.9:4002 -> 10.0.0.1:1883\">> with client ID 'c5', reason: maintenance",
+		  WHY_REC_CLOSE, "c5", NULL, "server_shutdown" },
+		{ "2024-01-15 10:00:17.000000+00:00 [info] <0.1263.0> MQTT detected network error for <<\"10.0.0.9:4003 -> 10.0.0.1:1883\">>: etimedout",
+		  WHY_REC_CLOSE, NULL, "10.0.0.9:4003", "client_vanished" },
+		{ "2024-01-15 10:00:18.000000+00:00 [error] <0.1264.0> MQTT detected a packet error on connection 10.0.0.9:4004 -> 10.0.0.1:1883: {packet_too_large,300,256}",
+		  WHY_REC_CLOSE, NULL, "10.0.0.9:4004", "packet_too_large" },
+		{ "2024-01-15 10:00:19.000000+00:00 [info] <0.1265.0> MQTT closing connection <<\"10.0.0.9:4005 -> 10.0.0.1:1883\">>: \"Closed via management plugin\"",
+		  WHY_REC_CLOSE, NULL, "10.0.0.9:4005", "admin_disconnect" },
+		{ "2024-01-15 10:00:20.000000+00:00 [info] <0.1266.0> MQTT vhost picked using plugin configuration or default", WHY_REC_UNKNOWN,
+		  NULL, NULL, NULL },
+	};
+	reset();
+	expect_lines(&why_format_rabbitmq, v310, N_CASES(v310));
+	reset();
+	expect_lines(&why_format_rabbitmq, v312, N_CASES(v312));
+	/* a RabbitMQ line is not EMQX's, nor the other way round */
+	const char *emqx = "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,tcp_closed}";
+	assert_false(why_format_rabbitmq.looks_like(emqx, strlen(emqx)));
+}
+
 /* ---- detection ---- */
 
 static void test_detection(void **st)
@@ -413,6 +509,10 @@ static void test_detection(void **st)
 	assert_ptr_equal(why_format_detect(l, 1), &why_format_hivemq);
 	l[0] = (struct why_text){ emqx, strlen(emqx) };
 	assert_ptr_equal(why_format_detect(l, 1), &why_format_emqx);
+	const char *rmq = "2026-11-24 04:16:50.329850+00:00 [info] <0.699.0> accepting MQTT connection <0.699.0> (127.0.0.1:55292 -> 127.0.0.1:49585, client id: rmq-clean)";
+	l[0] = (struct why_text){ rmq, strlen(rmq) };
+	assert_ptr_equal(why_format_detect(l, 1), &why_format_rabbitmq);
+	assert_ptr_equal(why_format_find("rabbitmq"), &why_format_rabbitmq);
 	const char *junk = "hello world";
 	l[0] = (struct why_text){ junk, strlen(junk) };
 	assert_null(why_format_detect(l, 1));
@@ -429,15 +529,21 @@ static void test_truncated_lines(void **st)
 		"2019-11-20T16:26:59.6408410-08:00 [5] warning: 02-0025 A client logon with an 'in use' client name for the same user id forced a disconnect of client: client[my-name] with user id:",
 		"2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent too many concurrent PUBLISH messages.",
 		"2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,keepalive_timeout}",
+		"2026-11-24 04:19:40.415427+00:00 [info] <0.1054.0> accepting MQTT connection <0.1054.0> (127.0.0.1:35586 -> 127.0.0.1:50243, client id: rmq-kicked)",
+		"2026-11-24 04:16:59.014784+00:00 [error] <0.846.0> closing MQTT connection \"127.0.0.1:55324 -> 127.0.0.1:49585\" (keepalive timeout)",
+		"2026-11-24 04:17:00.554463+00:00 [warning] <0.880.0> MQTT disconnecting client <<\"127.0.0.1:35766 -> 127.0.0.1:49585\">> with duplicate id 'rmq-twin'",
+		"2026-11-24 04:17:26.040216+00:00 [error] <0.1051.0> MQTT cannot parse a frame on connection '127.0.0.1:59634 -> 127.0.0.1:49585', unparseable payload",
+		"2026-11-24 04:17:00.554463+00:00 [error] <0.880.0> Rejected MQTT connection 127.0.0.1:35766 -> 127.0.0.1:1883 with Connect Reason Code 134",
 	};
-	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx };
-	for (size_t i = 0; i < 4; i++)
-		for (size_t k = 0; k < 4; k++)
+	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx,
+					 &why_format_rabbitmq };
+	for (size_t i = 0; i < N_CASES(lines); i++)
+		for (size_t k = 0; k < N_CASES(f); k++)
 			for (size_t n = 0; n <= strlen(lines[i]); n++) {
 				char *copy = malloc(n ? n : 1); /* exactly n bytes: ASan catches a read past them */
 				memcpy(copy, lines[i], n);
 				reset();
-				f[k]->parse(state.bytes, copy, n, &rec);
+				f[k]->parse(state_for(f[k]), copy, n, &rec);
 				f[k]->looks_like(copy, n);
 				free(copy);
 			}
@@ -447,30 +553,42 @@ static void test_truncated_lines(void **st)
 static void test_random_bytes(void **st)
 {
 	(void)st;
-	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx };
+	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx,
+					 &why_format_rabbitmq };
+	/* each reader keeps its own state across the lines, as over a log */
+	void *states[N_CASES(f)];
+	for (size_t k = 0; k < N_CASES(f); k++)
+		assert_non_null(states[k] = calloc(1, f[k]->state_size));
 	uint32_t x = 12345;
-	static const char alphabet[] = "0123456789-T:., []{}()'client[Client ID: IP:msg: reason: (p5, c1, k2)\t\xff";
+	static const char alphabet[] = "0123456789-T:., []{}()'client[Client ID: IP:msg: reason: (p5, c1, k2)\t\xff<>\" -> ";
 	for (int round = 0; round < 20000; round++) {
 		size_t n = round % 200;
 		char *line = malloc(n ? n : 1);
 		/* half of them start with a valid timestamp, so the readers get past it */
 		size_t at = 0;
-		if (round % 2 && n >= 21) {
+		static const char rmq[] = "2026-11-24 04:16:59.014784+00:00 [info] <0.846.0> ";
+		if (round % 3 == 1 && n >= 21) {
 			memcpy(line, "2026-11-23T20:12:16: ", 21);
 			at = 21;
+		} else if (round % 3 == 2 && n >= sizeof rmq - 1) {
+			memcpy(line, rmq, sizeof rmq - 1);
+			at = sizeof rmq - 1;
 		}
 		for (size_t i = at; i < n; i++) {
 			x = x * 1103515245u + 12345u;
 			line[i] = alphabet[(x >> 16) % (sizeof alphabet - 1)];
 		}
-		for (size_t k = 0; k < 4; k++) {
-			reset();
-			f[k]->parse(state.bytes, line, n, &rec);
-			if (rec.id.p)
-				assert_true(rec.id.p >= line && rec.id.p + rec.id.n <= line + n);
+		for (size_t k = 0; k < N_CASES(f); k++) {
+			f[k]->parse(states[k], line, n, &rec);
+			const char *st0 = states[k], *st1 = st0 + f[k]->state_size;
+			if (rec.id.p) /* in the line, or in what the reader kept of earlier lines */
+				assert_true((rec.id.p >= line && rec.id.p + rec.id.n <= line + n) ||
+					    (rec.id.p >= st0 && rec.id.p + rec.id.n <= st1));
 		}
 		free(line);
 	}
+	for (size_t k = 0; k < N_CASES(f); k++)
+		free(states[k]);
 }
 
 /* The line reader: CRLF, a last line without its newline, empty lines, and a
@@ -513,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_hivemq_seed_lines),
 		cmocka_unit_test(test_hivemq_event_log),
 		cmocka_unit_test(test_emqx_lines),
+		cmocka_unit_test(test_rabbitmq_lines),
 		cmocka_unit_test(test_detection),
 		cmocka_unit_test(test_truncated_lines),
 		cmocka_unit_test(test_random_bytes),
