@@ -17,7 +17,8 @@
 #define WHY_LOG_BUFFER (1 << 20)
 #define WHY_MAX_ANONYMOUS 10000
 
-static const char *const group_kind[WHY_GROUPS] = { "mosquitto log", "amps log", "hivemq log", "emqx log", "rabbitmq log" };
+static const char *const group_kind[WHY_GROUPS] = { "mosquitto log", "amps log", "hivemq log", "emqx log",
+						     "rabbitmq log" };
 
 static unsigned bucket(const char *id)
 {

@@ -12,10 +12,10 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -299,9 +299,9 @@ static bool loop_pass(struct worker *w, int flags)
  * worker that slept after every burst was woken for each next one (0.5
  * sleeps per relayed 16 KiB message, HAProxy 0.1), and on a VM every
  * wake-up costs an interrupt. Yielding lets the broker run on, and the
- * worker comes back to a batch instead (bench/: 1.07-1.47 of HAProxy's
- * throughput with 2 workers on 2 CPUs, 0.9-1.1 before; latency and the
- * 1-worker figures unchanged). A worker that finds work at once never
+ * worker comes back to a batch instead (bench/results/2026-11-24T034746.md:
+ * 1.08-1.32 of HAProxy's throughput with 2 workers on 2 CPUs, 0.80-1.05
+ * before; latency and the 1-worker figures unchanged). A worker that finds work at once never
  * yields; on an idle host sched_yield returns at once, and the cost is
  * two system calls per sleep. */
 static void worker_loop(struct worker *w)
