@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/why_log.h"
+#include "common/hash.h"
 
 #define RMQ_SLOTS 4096
 
@@ -66,10 +67,7 @@ static bool rmq_looks_like(const char *line, size_t n)
 
 static struct rmq_conn *slot_of(struct rmq_state *st, struct why_text pid)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < pid.n; i++)
-		h = (h ^ (uint8_t)pid.p[i]) * 16777619u;
-	return &st->c[h % RMQ_SLOTS];
+	return &st->c[hash_fnv1a(pid.p, pid.n) % RMQ_SLOTS];
 }
 
 static bool slot_is(const struct rmq_conn *c, struct why_text pid)

@@ -557,11 +557,12 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (c->tls_side[PROTO_S2C]) { /* a plain socket got it in dial_plain() */
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		} else
+		} else {
 			c->rev[PROTO_S2C] = event_new(c->w->base, fd, EV_READ | EV_PERSIST, upstream_readable_cb, c);
-		if (!c->rev[PROTO_S2C] && !c->tls_side[PROTO_S2C]) {
-			conn_close(c, ENG_CLOSE_PROXY);
-			return;
+			if (!c->rev[PROTO_S2C]) {
+				conn_close(c, ENG_CLOSE_PROXY);
+				return;
+			}
 		}
 		if (!c->paused_slow && !c->paused_s2c_bp && !c->closing)
 			reading(c, PROTO_S2C, true);
