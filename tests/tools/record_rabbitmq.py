@@ -18,36 +18,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from helpers import packets  # noqa: E402  (the tests' own MQTT encoder and port picker)
+from helpers.procs import free_port  # noqa: E402
+
 OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "tests/data/recorded-rabbitmq")
 RMQ_BIN = "/usr/lib/rabbitmq/bin"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def mqtt_str(b):
-    return struct.pack("!H", len(b)) + b
-
-
-def remaining(n):
-    out = b""
-    while True:
-        d, n = n % 128, n // 128
-        out += bytes([d | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def connect_packet(cid, keepalive=60, user=b"guest", pw=b"guest", level=4):
-    flags = 0x02 | (0x80 if user else 0) | (0x40 if pw else 0)
-    vh = mqtt_str(b"MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive)
-    if level == 5:
-        vh += b"\x00"  # no properties
-    body = vh + mqtt_str(cid) + (mqtt_str(user) if user else b"") + (mqtt_str(pw) if pw else b"")
-    return b"\x10" + remaining(len(body)) + body
+def connect_packet(cid, keepalive=60, level=4):
+    """CONNECT as the broker's default user, from the integration tests' packet encoder."""
+    return packets.connect(cid, level=level, keepalive=keepalive, username="guest", password="guest")
 
 
 class Node:
