@@ -115,7 +115,7 @@ static const char *conn_name(const char *p, const char *end, const char *stop, s
 	return p;
 }
 
-/* The text between <a> and <b> in <s..end> into <out>: <s> must start with <a>. */
+/* The text after the first <a> in <s..end> and before the next <b>, into <out>. */
 static bool quoted_after(const char *s, const char *end, const char *a, const char *b, struct why_text *out)
 {
 	const char *p = why_find(s, (size_t)(end - s), a);
