@@ -1,6 +1,7 @@
 /* `wirewarden why CLIENT FILE...`: one client's whole story. FILEs may be
  * captures (run through the sniffer), wirewarden event logs (the proxy's or
- * the sniffer's JSON lines) and broker logs (mosquitto, AMPS, HiveMQ, EMQX),
+ * the sniffer's JSON lines) and broker logs (mosquitto, AMPS, HiveMQ, EMQX,
+ * RabbitMQ; as written, or wrapped by a log collector: why_unwrap.c),
  * told apart by their content (--format forces one). Every source's sessions
  * of CLIENT (a client id, a glob over client ids, or ip:port) are joined into
  * one entry per connection with each source's evidence side by side
@@ -12,6 +13,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/why.h"
@@ -29,7 +32,8 @@ void cmd_why_usage(FILE *out)
 	      "or the client's ip:port. A FILE is a capture (pcap, pcapng: run through the\n"
 	      "sniffer), a wirewarden event log (JSON lines from `proxy --events` or\n"
 	      "`sniff --json`), or a broker log: mosquitto (log_type all, with timestamps),\n"
-	      "AMPS, HiveMQ (hivemq.log, event.log), EMQX 5 or RabbitMQ's MQTT plugin. The\n"
+	      "AMPS, HiveMQ (hivemq.log, event.log), EMQX 5 or RabbitMQ's MQTT plugin, as\n"
+	      "written or as `docker compose logs`, `docker logs -t` or syslog pass it on. The\n"
 	      "kind is read from the content. Sessions seen by several sources are joined\n"
 	      "by client id, address and time; a broker log's clock offset is measured on\n"
 	      "the sessions it shares with the wire (and printed), or set with\n"
@@ -140,6 +144,8 @@ struct input {
 	const struct why_format *fmt;
 	int group;
 	int64_t first_ts;
+	bool wrapped; /* lines carry a log collector's wrapping (why_unwrap) */
+	struct why_unwrap_ref ref;
 };
 
 static int group_of(const struct why_format *f)
@@ -149,6 +155,45 @@ static int group_of(const struct why_format *f)
 	       : f == &why_format_hivemq  ? 2
 	       : f == &why_format_emqx    ? 3
 					  : 4;
+}
+
+/* The month a file was last written: what dates a syslog stamp in it. */
+static struct why_unwrap_ref unwrap_ref_of(const char *path)
+{
+	struct stat st;
+	struct tm tm;
+	time_t t = stat(path, &st) == 0 ? st.st_mtime : time(NULL);
+	if (!gmtime_r(&t, &tm))
+		return (struct why_unwrap_ref){ 1970, 1 };
+	return (struct why_unwrap_ref){ tm.tm_year + 1900, (unsigned)tm.tm_mon + 1 };
+}
+
+/* Which broker log <buf,got> (a file's first bytes) is, and whether its lines are wrapped by a log collector. */
+static const struct why_format *detect_log(struct input *in, char *buf, size_t got, const struct why_format *forced)
+{
+	struct why_text lines[WHY_SAMPLE_LINES];
+	size_t n = 0, at = 0;
+	while (at < got && n < WHY_SAMPLE_LINES) {
+		char *nl = memchr(buf + at, '\n', got - at);
+		size_t len = nl ? (size_t)(nl - (buf + at)) : got - at;
+		if (!nl && got == WHY_SAMPLE_BYTES)
+			break; /* a cut line says nothing */
+		if (len && buf[at + len - 1] == '\r')
+			len--;
+		if (len)
+			lines[n++] = (struct why_text){ buf + at, len };
+		at += (nl ? (size_t)(nl - (buf + at)) + 1 : len);
+		if (!nl)
+			break;
+	}
+	char *scratch = malloc(WHY_SAMPLE_BYTES + WHY_UNWRAP_EXTRA);
+	if (!scratch)
+		return forced;
+	in->ref = unwrap_ref_of(in->path);
+	const struct why_format *f =
+		why_format_detect(lines, n, forced, &in->ref, scratch, WHY_SAMPLE_BYTES + WHY_UNWRAP_EXTRA, &in->wrapped);
+	free(scratch);
+	return f;
 }
 
 /* What <path> is, from its first bytes (and first lines, for a broker log). */
@@ -168,45 +213,29 @@ static enum file_kind classify(struct input *in, const char *forced, char *err, 
 	}
 	enum file_kind k = FK_BAD;
 	if (forced) {
+		const struct why_format *f;
 		if (strcmp(forced, "capture") == 0)
 			k = FK_CAPTURE;
 		else if (strcmp(forced, "events") == 0)
 			k = FK_EVENTS;
-		else if ((in->fmt = why_format_find(forced)) != NULL)
+		else if ((f = why_format_find(forced)) != NULL && (in->fmt = detect_log(in, buf, got, f)) != NULL)
 			k = FK_LOG;
 	} else if (got >= 4 && is_capture((const unsigned char *)buf)) {
 		k = FK_CAPTURE;
 	} else if (got >= 1 && buf[0] == '{') {
 		k = FK_EVENTS;
-	} else {
-		struct why_text lines[WHY_SAMPLE_LINES];
-		size_t n = 0, at = 0;
-		while (at < got && n < WHY_SAMPLE_LINES) {
-			char *nl = memchr(buf + at, '\n', got - at);
-			size_t len = nl ? (size_t)(nl - (buf + at)) : got - at;
-			if (!nl && got == WHY_SAMPLE_BYTES)
-				break; /* a cut line says nothing */
-			if (len && buf[at + len - 1] == '\r')
-				len--;
-			if (len)
-				lines[n++] = (struct why_text){ buf + at, len };
-			at += (nl ? (size_t)(nl - (buf + at)) + 1 : len);
-			if (!nl)
-				break;
-		}
-		in->fmt = why_format_detect(lines, n);
-		if (in->fmt)
-			k = FK_LOG;
+	} else if ((in->fmt = detect_log(in, buf, got, NULL)) != NULL) {
+		k = FK_LOG;
 	}
 	free(buf);
 	if (k == FK_BAD)
 		snprintf(err, errlen,
 			 "%s: not a capture (pcap, pcapng), a wirewarden event log (JSON lines) or a broker log wirewarden "
-			 "reads (mosquitto, AMPS, HiveMQ, EMQX); --format forces one",
+			 "reads (mosquitto, AMPS, HiveMQ, EMQX, RabbitMQ); --format forces one",
 			 in->path);
 	if (k == FK_LOG) {
 		in->group = group_of(in->fmt);
-		in->first_ts = why_log_first_ts(in->path, in->fmt);
+		in->first_ts = why_log_first_ts(in->path, in->fmt, in->wrapped ? &in->ref : NULL);
 	}
 	return k;
 }
@@ -369,7 +398,7 @@ int cmd_why(int argc, char **argv)
 			}
 			break;
 		case FK_LOG:
-			if (why_read_log(&w, in[i].path, in[i].fmt, in[i].group) != 0) {
+			if (why_read_log(&w, in[i].path, in[i].fmt, in[i].group, in[i].wrapped ? &in[i].ref : NULL) != 0) {
 				fprintf(stderr, "wirewarden why: %s: %s\n", in[i].path, strerror(errno));
 				rc = CLI_FAILURE;
 			}

@@ -155,9 +155,11 @@ int why_lines_next(struct why_lines *l, struct why_text *line); /* 1 a line, 0 e
 void why_lines_close(struct why_lines *l);
 
 /* ---- why_broker.c ---- */
-/* The first timestamp of <path> read by <fmt> (to order rotated files), INT64_MIN if none. */
-int64_t why_log_first_ts(const char *path, const struct why_format *fmt);
-int why_read_log(struct why *w, const char *path, const struct why_format *fmt, int group);
+/* The first timestamp of <path> read by <fmt> (to order rotated files), INT64_MIN if none.
+ * <ref> not NULL: the file's lines are wrapped by a log collector (why_unwrap()). */
+int64_t why_log_first_ts(const char *path, const struct why_format *fmt, const struct why_unwrap_ref *ref);
+int why_read_log(struct why *w, const char *path, const struct why_format *fmt, int group,
+		 const struct why_unwrap_ref *ref);
 void why_logs_finish(struct why *w); /* sessions still open, notes onto sessions */
 void why_groups_free(struct why *w);
 

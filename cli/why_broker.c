@@ -300,18 +300,30 @@ static void on_record(struct why *w, int gi, const struct why_rec *r, struct why
 	}
 }
 
-int64_t why_log_first_ts(const char *path, const struct why_format *fmt)
+/* The line <t> as <fmt> reads it: unwrapped into <scratch> when <ref> says the file's lines are wrapped. */
+static struct why_text as_written(struct why_text t, const struct why_unwrap_ref *ref, char *scratch, size_t cap)
+{
+	if (t.n > WHY_LOG_LINE_MAX) /* no sentence we read is that long */
+		t.n = WHY_LOG_LINE_MAX;
+	size_t k = ref ? why_unwrap(t.p, t.n, ref, scratch, cap) : 0;
+	return k ? (struct why_text){ scratch, k } : t;
+}
+
+int64_t why_log_first_ts(const char *path, const struct why_format *fmt, const struct why_unwrap_ref *ref)
 {
 	struct why_lines l;
 	int64_t ts = INT64_MIN;
 	void *st = calloc(1, fmt->state_size);
-	if (!st || why_lines_open(&l, path, WHY_LOG_LINE_MAX) != 0) {
+	char *scratch = malloc(WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA);
+	if (!st || !scratch || why_lines_open(&l, path, WHY_LOG_LINE_MAX) != 0) {
 		free(st);
+		free(scratch);
 		return ts;
 	}
 	struct why_text t;
 	struct why_rec r;
 	for (int i = 0; i < 1000 && why_lines_next(&l, &t) == 1; i++) {
+		t = as_written(t, ref, scratch, WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA);
 		fmt->parse(st, t.p, t.n, &r);
 		if (r.has_ts) {
 			ts = r.ts_us;
@@ -320,28 +332,33 @@ int64_t why_log_first_ts(const char *path, const struct why_format *fmt)
 	}
 	why_lines_close(&l);
 	free(st);
+	free(scratch);
 	return ts;
 }
 
-int why_read_log(struct why *w, const char *path, const struct why_format *fmt, int gi)
+int why_read_log(struct why *w, const char *path, const struct why_format *fmt, int gi,
+		 const struct why_unwrap_ref *ref)
 {
 	if (group_init(w, gi, fmt) != 0)
 		return -1;
+	char *scratch = ref ? malloc(WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA) : NULL;
 	struct why_lines l;
-	if (why_lines_open(&l, path, WHY_LOG_BUFFER) != 0)
+	if ((ref && !scratch) || why_lines_open(&l, path, WHY_LOG_BUFFER) != 0) {
+		free(scratch);
 		return -1;
+	}
 	struct why_group *g = &w->groups[gi];
 	struct why_text t;
 	struct why_rec r;
 	int rc;
 	while ((rc = why_lines_next(&l, &t)) == 1) {
-		if (t.n > WHY_LOG_LINE_MAX) /* no sentence we read is that long */
-			t.n = WHY_LOG_LINE_MAX;
+		t = as_written(t, ref, scratch, WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA);
 		fmt->parse(g->state, t.p, t.n, &r);
 		on_record(w, gi, &r, t);
 	}
 	w->long_lines += l.long_lines;
 	why_lines_close(&l);
+	free(scratch);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -19,20 +19,30 @@ const struct why_format *why_format_find(const char *name)
 	return NULL;
 }
 
-const struct why_format *why_format_detect(const struct why_text *lines, size_t n)
+const struct why_format *why_format_detect(const struct why_text *lines, size_t n, const struct why_format *forced,
+					   const struct why_unwrap_ref *ref, char *scratch, size_t cap, bool *wrapped)
 {
-	size_t best = 0;
-	const struct why_format *pick = NULL;
-	for (size_t f = 0; f < N_FORMATS; f++) {
-		size_t hits = 0;
-		for (size_t i = 0; i < n; i++)
-			hits += formats[f]->looks_like(lines[i].p, lines[i].n);
-		if (hits > best) {
-			best = hits;
-			pick = formats[f];
+	size_t raw[N_FORMATS] = { 0 }, unwrapped[N_FORMATS] = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		size_t k = why_unwrap(lines[i].p, lines[i].n, ref, scratch, cap);
+		for (size_t f = 0; f < N_FORMATS; f++) {
+			if (forced && formats[f] != forced)
+				continue;
+			raw[f] += formats[f]->looks_like(lines[i].p, lines[i].n);
+			unwrapped[f] += k ? formats[f]->looks_like(scratch, k) : formats[f]->looks_like(lines[i].p, lines[i].n);
 		}
 	}
-	return pick;
+	size_t best = 0;
+	const struct why_format *pick = NULL;
+	*wrapped = false;
+	/* as written first: a wrapping is taken off only when more lines read that way */
+	for (size_t f = 0; f < N_FORMATS; f++)
+		if (raw[f] > best)
+			best = raw[f], pick = formats[f];
+	for (size_t f = 0; f < N_FORMATS; f++)
+		if (unwrapped[f] > best)
+			best = unwrapped[f], pick = formats[f], *wrapped = true;
+	return pick ? pick : forced;
 }
 
 void why_rec_clear(struct why_rec *r)

@@ -66,8 +66,33 @@ extern const struct why_format why_format_mosquitto, why_format_amps, why_format
 /* The reader named <name>, or NULL. */
 const struct why_format *why_format_find(const char *name);
 
-/* The reader whose shape most of <n> sample lines have (at least one), or NULL. */
-const struct why_format *why_format_detect(const struct why_text *lines, size_t n);
+/* What dates a syslog stamp, which has no year: the year and month (1-12)
+ * the log was last written (its file's modification time). */
+struct why_unwrap_ref {
+	int year;
+	unsigned month;
+};
+
+/* What why_unwrap() may add to a line: an ISO timestamp and ": ". */
+#define WHY_UNWRAP_EXTRA 48
+
+/* The line a broker wrote, from <line,n> as a log collector passed it on:
+ * without ANSI colours, a `docker compose logs` "service  | " prefix, a
+ * `docker logs -t` / `kubectl logs --timestamps` time before the broker's
+ * own, or a syslog "TIME host tag[pid]: " header (a traditional "Mmm dd
+ * HH:MM:SS" stamp dated by <ref>). A line with no time of the broker's own
+ * gets the collector's as "TIME: line", mosquitto's shape. Writes into <out>
+ * (<cap> at least n + WHY_UNWRAP_EXTRA) and returns the length; 0 when the
+ * line carries none of these. (cli/why_unwrap.c) */
+size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, char *out, size_t cap);
+
+/* The reader whose shape most of <n> sample lines have (at least one), or
+ * NULL; <forced>, when not NULL, is the only one tried. <*wrapped> says
+ * whether the lines have it only once why_unwrap() has taken a collector's
+ * wrapping off (then every line is to be unwrapped before it is parsed).
+ * <scratch> holds the longest line + WHY_UNWRAP_EXTRA bytes. */
+const struct why_format *why_format_detect(const struct why_text *lines, size_t n, const struct why_format *forced,
+					   const struct why_unwrap_ref *ref, char *scratch, size_t cap, bool *wrapped);
 
 /* Sets <r> to an empty record of <kind> (no views, unknown numbers). */
 void why_rec_clear(struct why_rec *r);

@@ -227,6 +227,85 @@ def test_epoch_timestamps(tmp_path):
     assert [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]["clock_offset_s"] == 0
 
 
+# ---- logs as collectors pass them on: docker compose, docker -t, syslog ----
+
+def stamp_s(line):
+    import calendar
+    import time
+    return calendar.timegm(time.strptime(line.split(": ", 1)[0], "%Y-%m-%dT%H:%M:%S"))
+
+
+def wrapped(src, dst, how):
+    """A recorded mosquitto log as a log collector would hand it over."""
+    import time
+    out = []
+    for i, line in enumerate(open(src)):
+        t, rest = line.split(": ", 1)
+        secs = stamp_s(line)
+        if how == "compose":  # docker compose logs, colours on, another service's lines between
+            out.append("\x1b[36mmosquitto-1  | \x1b[0m%d: %s" % (secs, rest))
+            if i % 3 == 0:
+                out.append("\x1b[33mclient-1     | \x1b[0mpublishing %d\n" % i)
+        elif how == "docker-t":  # docker logs -t over a broker that writes no time of its own
+            out.append("%s.%09dZ %s" % (t, 123456789 + i, rest))
+        elif how == "compose-docker-t":  # docker compose logs -t over log_timestamp true
+            out.append("mosquitto-1  | %s.000000001Z %d: %s" % (t, secs, rest))
+        elif how == "syslog":  # rsyslog's traditional file format (Debian's default), no year
+            out.append("%s host mosquitto[812]: %s" % (time.strftime("%b %e %H:%M:%S", time.gmtime(secs)), rest))
+    dst.write_text("".join(out))
+    return str(dst)
+
+
+@pytest.mark.parametrize("how", ["compose", "docker-t", "compose-docker-t", "syslog"])
+def test_collector_wrapped_log_reads_as_the_broker_wrote_it(tmp_path, how):
+    src = rec("v311-keepalive.mosquitto.log")
+    log = wrapped(src, tmp_path / ("%s.log" % how), how)
+    if how == "syslog":  # the file was written the month its lines were: that dates them
+        os.utime(log, (stamp_s(open(src).readline()) + 60,) * 2)
+    s = sessions("silent-v311", rec("v311-keepalive.pcap"), log)
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"], s
+    assert s[0]["reason"] == "keepalive_timeout" and s[0]["disagreements"] == []
+    src_log = [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]
+    assert src_log["clock_offset_s"] == 0
+    assert any("has exceeded timeout" in e and "|" not in e and "\x1b" not in e for e in src_log["evidence"])
+    alone = sessions("silent-v311", log)
+    assert len(alone) == 1 and alone[0]["reason"] == "keepalive_timeout"
+
+
+def test_syslog_year_comes_from_the_file(tmp_path):
+    """A traditional syslog stamp has no year: it is the latest year that puts the line no later than
+    the file's last write (November lines in a file written the next January are last year's)."""
+    import time
+    src = rec("v311-keepalive.mosquitto.log")
+    log = wrapped(src, tmp_path / "syslog.log", "syslog")
+    year = time.gmtime(stamp_s(open(src).readline())).tm_year
+
+    def offset(mtime):
+        os.utime(log, (mtime,) * 2)
+        s = sessions("silent-v311", rec("v311-keepalive.pcap"), log)
+        assert len(s) == 1 and kinds(s[0]) == ["capture", "mosquitto log"]
+        return [x for x in s[0]["sources"] if x["kind"] == "mosquitto log"][0]["clock_offset_s"]
+
+    assert offset(calendar_s(year, 12, 31)) == 0
+    assert offset(calendar_s(year + 1, 1, 5)) == 0
+    # written in the December after: read as next year's November, a year off the wire's clock
+    assert abs(offset(calendar_s(year + 1, 12, 5)) + 365 * 86400) <= 86400
+
+
+def calendar_s(y, m, d):
+    import calendar
+    return calendar.timegm((y, m, d, 12, 0, 0, 0, 0, 0))
+
+
+def test_compose_wrapped_rabbitmq_log(tmp_path):
+    src = os.path.join(RMQ, "keepalive.rabbitmq.log")
+    log = tmp_path / "compose.log"
+    log.write_text("".join("rabbitmq-1  | " + l for l in open(src)))
+    s = sessions("rmq-keepalive", os.path.join(RMQ, "keepalive.pcap"), str(log))
+    assert len(s) == 1 and kinds(s[0]) == ["capture", "rabbitmq log"]
+    assert s[0]["reason"] == "keepalive_timeout" and s[0]["disagreements"] == []
+
+
 # ---- a log rotated mid-session ----
 
 def test_rotated_log_joins_one_session(tmp_path):

@@ -490,34 +490,135 @@ static void test_rabbitmq_lines(void **st)
 
 /* ---- detection ---- */
 
+static const struct why_unwrap_ref nov2026 = { 2026, 11 };
+
+/* The reader one line is detected as; <*wrapped> whether it read it only unwrapped. */
+static const struct why_format *detect1(const char *line, bool *wrapped)
+{
+	static char scratch[1024];
+	struct why_text l = { line, strlen(line) };
+	return why_format_detect(&l, 1, NULL, &nov2026, scratch, sizeof scratch, wrapped);
+}
+
 static void test_detection(void **st)
 {
 	(void)st;
-	struct why_text l[2];
+	bool wrapped;
 	const char *mosq = "2026-11-23T20:12:16: New connection from 127.0.0.1:33396 on port 42599.";
 	const char *amps = "2019-11-20T15:33:06.8502350-08:00 [4] info: 07-0013 client[sleepy-client] disconnected.";
 	const char *hive = "2020-09-14 11:26:08,118 INFO  - Starting HiveMQ Community Edition Server";
 	const char *emqx = "2024-01-10T10:11:12.345678+00:00 [info] msg: listener_started, bind: 0.0.0.0:1883";
 	const char *epoch = "1700000000: mosquitto version 2.0.11 starting";
-	l[0] = (struct why_text){ mosq, strlen(mosq) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_mosquitto);
-	l[0] = (struct why_text){ epoch, strlen(epoch) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_mosquitto);
-	l[0] = (struct why_text){ amps, strlen(amps) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_amps);
-	l[0] = (struct why_text){ hive, strlen(hive) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_hivemq);
-	l[0] = (struct why_text){ emqx, strlen(emqx) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_emqx);
 	const char *rmq = "2026-11-24 04:16:50.329850+00:00 [info] <0.699.0> accepting MQTT connection <0.699.0> (127.0.0.1:55292 -> 127.0.0.1:49585, client id: rmq-clean)";
-	l[0] = (struct why_text){ rmq, strlen(rmq) };
-	assert_ptr_equal(why_format_detect(l, 1), &why_format_rabbitmq);
+	assert_ptr_equal(detect1(mosq, &wrapped), &why_format_mosquitto);
+	assert_false(wrapped);
+	assert_ptr_equal(detect1(epoch, &wrapped), &why_format_mosquitto);
+	assert_ptr_equal(detect1(amps, &wrapped), &why_format_amps);
+	assert_false(wrapped);
+	assert_ptr_equal(detect1(hive, &wrapped), &why_format_hivemq);
+	assert_ptr_equal(detect1(emqx, &wrapped), &why_format_emqx);
+	assert_false(wrapped); /* unwrapping would read it as mosquitto's shape too: as written wins a tie */
+	assert_ptr_equal(detect1(rmq, &wrapped), &why_format_rabbitmq);
+	assert_false(wrapped);
 	assert_ptr_equal(why_format_find("rabbitmq"), &why_format_rabbitmq);
-	const char *junk = "hello world";
-	l[0] = (struct why_text){ junk, strlen(junk) };
-	assert_null(why_format_detect(l, 1));
+	assert_null(detect1("hello world", &wrapped));
 	assert_ptr_equal(why_format_find("hivemq"), &why_format_hivemq);
 	assert_null(why_format_find("nats"));
+
+	/* the same lines as collectors pass them on */
+	assert_ptr_equal(detect1("mqtt-1  | 1700000000: mosquitto version 2.0.11 starting", &wrapped),
+			 &why_format_mosquitto);
+	assert_true(wrapped);
+	assert_ptr_equal(detect1("2024-01-10T10:11:12.123456789Z 2024-01-10T10:11:12.345678+00:00 [info] msg: "
+				 "listener_started, bind: 0.0.0.0:1883",
+				 &wrapped),
+			 &why_format_emqx);
+	assert_true(wrapped);
+	assert_ptr_equal(detect1("rabbit-1  | 2026-11-24 04:16:50.329850+00:00 [info] <0.699.0> closing MQTT "
+				 "connection <0.699.0> (127.0.0.1:55292 -> 127.0.0.1:49585)",
+				 &wrapped),
+			 &why_format_rabbitmq);
+	assert_true(wrapped);
+	assert_ptr_equal(detect1("Nov 23 20:12:16 host mosquitto[812]: New connection from 127.0.0.1:33396 on "
+				 "port 1883.",
+				 &wrapped),
+			 &why_format_mosquitto);
+	assert_true(wrapped);
+	/* a forced reader is the only one tried */
+	struct why_text l = { hive, strlen(hive) };
+	char scratch[256];
+	assert_ptr_equal(why_format_detect(&l, 1, &why_format_amps, &nov2026, scratch, sizeof scratch, &wrapped),
+			 &why_format_amps);
+}
+
+/* unwrap(<in>) is <want> ("" : nothing to take off). */
+static void check_unwrap(const char *in, const struct why_unwrap_ref *ref, const char *want)
+{
+	char out[512];
+	size_t k = why_unwrap(in, strlen(in), ref, out, sizeof out);
+	out[k] = 0;
+	assert_string_equal(out, want);
+}
+
+static void test_unwrap(void **st)
+{
+	(void)st;
+	/* docker compose, with and without colours; compose v1's underscore names */
+	check_unwrap("mosquitto-1  | 1700000000: New client connected from 10.0.0.2:5 as a (p2, c1, k60).", &nov2026,
+		     "1700000000: New client connected from 10.0.0.2:5 as a (p2, c1, k60).");
+	check_unwrap("\x1b[36mmosquitto-1  | \x1b[0m1700000000: Client a disconnected.", &nov2026,
+		     "1700000000: Client a disconnected.");
+	check_unwrap("broker_1 | 2024-01-10 10:11:12,118 - Client ID: a, IP: 10.0.0.2 disconnected gracefully.",
+		     &nov2026, "2024-01-10 10:11:12,118 - Client ID: a, IP: 10.0.0.2 disconnected gracefully.");
+	check_unwrap("emqx-1  | 2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate", &nov2026,
+		     "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate");
+	/* docker logs -t: the broker's own time is kept; without one, the collector's in mosquitto's shape */
+	check_unwrap("2026-11-23T20:12:16.123456789Z 1700000000: Client a disconnected.", &nov2026,
+		     "1700000000: Client a disconnected.");
+	check_unwrap("2026-11-23T20:12:16.123456789Z Client a disconnected.", &nov2026,
+		     "2026-11-23T20:12:16.123456789Z: Client a disconnected.");
+	check_unwrap("mqtt-1  | 2026-11-23T20:12:16.123456789Z Client a disconnected.", &nov2026,
+		     "2026-11-23T20:12:16.123456789Z: Client a disconnected.");
+	/* syslog: the traditional stamp is dated by the file; a month after the file's is last year's */
+	check_unwrap("Nov 23 20:12:16 host mosquitto[812]: Client a disconnected.", &nov2026,
+		     "2026-11-23T20:12:16: Client a disconnected.");
+	check_unwrap("Nov  3 20:12:16 host mosquitto[812]: Client a disconnected.", &nov2026,
+		     "2026-11-03T20:12:16: Client a disconnected.");
+	const struct why_unwrap_ref jan2027 = { 2027, 1 };
+	check_unwrap("Dec 31 23:59:59.250 host mosquitto: Client a disconnected.", &jan2027,
+		     "2026-12-31T23:59:59.250: Client a disconnected.");
+	check_unwrap("2026-11-23T20:12:16+01:00 host mosquitto[812]: Client a disconnected.", &nov2026,
+		     "2026-11-23T20:12:16+01:00: Client a disconnected.");
+	check_unwrap("Nov 23 20:12:16 host rabbitmq-server[9]: 2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x", &nov2026,
+		     "2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x");
+	/* nothing a collector adds */
+	check_unwrap("1700000000: Client a disconnected.", &nov2026, "");
+	check_unwrap("2026-11-23T20:12:16: Client a disconnected.", &nov2026, "");
+	check_unwrap("Nov 99 20:12:16 host x: y", &nov2026, "");
+	check_unwrap("", &nov2026, "");
+	/* too small an output buffer: nothing, never a write past it */
+	char small[8];
+	assert_int_equal(why_unwrap("a | b", 5, &nov2026, small, sizeof small), 0);
+	/* every prefix of a wrapped line, and random bytes, stay inside their buffers (ASan) */
+	const char *full = "\x1b[36mmqtt-1  | \x1b[0mNov 23 20:12:16.123 host mosquitto[812]: 2026-11-23T20:12:16Z x";
+	for (size_t n = 0; n <= strlen(full); n++) {
+		char *in = malloc(n ? n : 1), out[256];
+		memcpy(in, full, n);
+		(void)why_unwrap(in, n, &nov2026, out, sizeof out);
+		free(in);
+	}
+	unsigned seed = 7;
+	for (int i = 0; i < 20000; i++) {
+		char in[40], out[40 + WHY_UNWRAP_EXTRA];
+		size_t n = (size_t)(i % 40);
+		for (size_t j = 0; j < n; j++) {
+			seed = seed * 1103515245u + 12345u;
+			static const char alphabet[] = " |:[]0123456789NovDec-T.Zhost\x1b";
+			in[j] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		size_t k = why_unwrap(in, n, &nov2026, out, sizeof out);
+		assert_true(k <= sizeof out);
+	}
 }
 
 /* Every reader survives every prefix of every line it knows (no read past the end). */
@@ -633,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_emqx_lines),
 		cmocka_unit_test(test_rabbitmq_lines),
 		cmocka_unit_test(test_detection),
+		cmocka_unit_test(test_unwrap),
 		cmocka_unit_test(test_truncated_lines),
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_line_reader),
