@@ -97,21 +97,6 @@ struct why_session *why_add(struct why *w)
 	return s;
 }
 
-/* Bounded copy; a longer text is cut (these are display fields). */
-void why_copy(char *dst, size_t cap, const char *src)
-{
-	why_copyn(dst, cap, src, src ? strlen(src) : 0);
-}
-
-void why_copyn(char *dst, size_t cap, const char *src, size_t n)
-{
-	if (n > cap - 1)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = 0;
-}
-
 void why_evidence(struct why_session *s, const char *fmt, ...)
 {
 	if (s->n_evidence >= WHY_EVIDENCE) {

@@ -133,8 +133,6 @@ struct why {
 /* ---- why.c ---- */
 bool why_matches(const struct why *w, const char *client_id, size_t id_len, const char *addr, size_t addr_len);
 struct why_session *why_add(struct why *w);
-void why_copy(char *dst, size_t cap, const char *src);
-void why_copyn(char *dst, size_t cap, const char *src, size_t n);
 void why_evidence(struct why_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- why_wire.c ---- */

@@ -78,6 +78,20 @@ size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned)
 	return (size_t)(e + 2 - line);
 }
 
+void why_copy(char *dst, size_t cap, const char *src)
+{
+	why_copyn(dst, cap, src, src ? strlen(src) : 0);
+}
+
+void why_copyn(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n > cap - 1)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
 bool why_starts(const char *s, size_t n, const char *prefix)
 {
 	size_t k = strlen(prefix);

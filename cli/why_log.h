@@ -109,6 +109,11 @@ bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, s
  * 0 when the line does not start that way. */
 size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned);
 
+/* Bounded copies into <dst> of <cap> bytes, NUL-terminated; a longer text is
+ * cut (these are display fields). */
+void why_copy(char *dst, size_t cap, const char *src);
+void why_copyn(char *dst, size_t cap, const char *src, size_t n);
+
 /* Whether <s,n> starts with the NUL-terminated <prefix>. */
 bool why_starts(const char *s, size_t n, const char *prefix);
 

@@ -75,14 +75,6 @@ static bool slot_is(const struct rmq_conn *c, struct why_text pid)
 	return strlen(c->pid) == pid.n && memcmp(c->pid, pid.p, pid.n) == 0;
 }
 
-static void copy_text(char *dst, size_t cap, struct why_text t)
-{
-	size_t n = t.n < cap - 1 ? t.n : cap - 1;
-	if (n)
-		memcpy(dst, t.p, n);
-	dst[n] = 0;
-}
-
 /* A connection's name, at <p>: <<"A -> B">> (3.12+ ~p of a binary), "A -> B"
  * (3.10 ~p of a string) or bare up to <stop> (NULL: the end). Sets r->addr to
  * A and returns the byte after the name, or NULL. */
@@ -297,9 +289,9 @@ static enum why_rec_kind rmq_parse(void *state, const char *line, size_t n, stru
 		k = closed(r, EVT_R_UNKNOWN, EVT_BY_BROKER, EVT_CONF_INFERRED);
 	}
 	if (k == WHY_REC_OPEN && pid.n < sizeof c->pid) {
-		copy_text(c->pid, sizeof c->pid, pid);
-		copy_text(c->addr, sizeof c->addr, r->addr);
-		copy_text(c->id, sizeof c->id, r->id);
+		why_copyn(c->pid, sizeof c->pid, pid.p, pid.n);
+		why_copyn(c->addr, sizeof c->addr, r->addr.p, r->addr.n);
+		why_copyn(c->id, sizeof c->id, r->id.p, r->id.n);
 	} else if ((k == WHY_REC_CLOSE || k == WHY_REC_NOTE) && slot_is(c, pid)) {
 		/* the connection's own process: its client, whatever the line names */
 		if (!r->id.p) {
