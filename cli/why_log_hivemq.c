@@ -1,12 +1,19 @@
-/* HiveMQ logs, both files: hivemq.log ("%d %level - %msg", e.g.
- * "2020-09-14 11:26:08,118 INFO  - Disconnecting client with clientId x and ip
- * y forcibly via extension system.") and event.log ("%d - %msg": "Client ID:
- * x, IP: y, Clean Start: true, Session Expiry: 0 connected.", "... disconnected
- * gracefully.", "... disconnected ungracefully.", "... was disconnected.
- * reason: R."). A broker-initiated close is two lines: "was disconnected.
- * reason: R" then "disconnected ungracefully"; alone, the second means the
- * TCP connection was lost without the broker acting. Timestamps are the
- * broker's local time, without a zone. */
+/* HiveMQ logs, both files: hivemq.log ("%d %level - %msg", logback's
+ * "%-30(%d %level)- %msg") and event.log ("%d - %msg"), their sentences as
+ * HiveMQ CE writes them (logging/EventLog.java): "Client ID: x, IP: y, Clean
+ * Start: true, Session Expiry: 0 connected.", "... disconnected gracefully."
+ * (with ". Reason given by client: ..." when the DISCONNECT had a reason
+ * string), "... disconnected ungracefully[ from LISTENER on port: N]." and
+ * "... was disconnected. reason: R.".
+ *
+ * A close the broker made is the "was disconnected" line: CE writes no other
+ * line for that connection (its ClientState keeps the "ungracefully" one from
+ * following). HiveMQ's knowledge base shows both lines, the second a moment
+ * after: such a follower is read as nothing. "ungracefully" alone means the
+ * connection was lost without the broker acting; within a minute after
+ * "Shutting down HiveMQ" (hivemq.log, read first: it starts earlier) it is
+ * the shutdown closing every connection. Timestamps are the broker's local
+ * time, without a zone. */
 #include <string.h>
 
 #include "cli/why_log.h"
@@ -40,41 +47,101 @@ static bool hive_looks_like(const char *line, size_t n)
 	return split(line, n, &r);
 }
 
-/* HiveMQ's reason strings (event.log "reason: ...") and ours. */
+/* The reasons HiveMQ CE writes after "was disconnected. reason: " (its
+ * event-log messages, not the reason strings it sends the client), first
+ * match wins, matched once quoted parts ('topic', 'property') are blanked: a
+ * topic must not decide. Sentences that carry unquoted client text come
+ * first, decided on their fixed words; "same clientid" and "connect timed
+ * out" are older wordings. */
 static const struct {
 	const char *words;
 	enum evt_reason reason;
 } hive_reasons[] = {
+	{ "invalid subscription topic", EVT_R_PROTOCOL_ERROR },
+	{ "wildcard character", EVT_R_PROTOCOL_ERROR },
+	{ "illegal websocket data", EVT_R_MALFORMED_PACKET },
+	{ "channel exception", EVT_R_UNKNOWN },
 	{ "idle for too long", EVT_R_KEEPALIVE_TIMEOUT },
-	{ "keep alive", EVT_R_KEEPALIVE_TIMEOUT },
-	{ "same clientid", EVT_R_SESSION_TAKEN_OVER },
 	{ "same client id", EVT_R_SESSION_TAKEN_OVER },
+	{ "same clientid", EVT_R_SESSION_TAKEN_OVER },
 	{ "too many concurrent publish", EVT_R_RECEIVE_MAXIMUM_EXCEEDED },
 	{ "second connect", EVT_R_PROTOCOL_ERROR_SECOND_CONNECT },
+	{ "no connect sent in time", EVT_R_CONNECT_TIMEOUT },
+	{ "handshake not finished in time", EVT_R_CONNECT_TIMEOUT },
+	{ "connect timed out", EVT_R_CONNECT_TIMEOUT },
+	{ "maximum amount of connections", EVT_R_QUOTA_EXCEEDED },
+	{ "global memory hard limit", EVT_R_QUOTA_EXCEEDED },
+	{ "quota", EVT_R_QUOTA_EXCEEDED },
+	{ "higher than the allowed maximum", EVT_R_QOS_NOT_SUPPORTED },
+	{ "not authorized", EVT_R_NOT_AUTHORIZED },
+	{ "unauthorized", EVT_R_NOT_AUTHORIZED },
+	{ "failure code (0x80)", EVT_R_NOT_AUTHORIZED },
+	{ "authentication failed", EVT_R_AUTH_FAILED },
+	{ "authentication method", EVT_R_AUTH_FAILED },
+	{ "different auth method", EVT_R_AUTH_FAILED },
+	{ "no client certificate", EVT_R_AUTH_FAILED },
+	{ "via extension system", EVT_R_ADMIN_DISCONNECT },
+	{ "prevented by extension", EVT_R_ADMIN_DISCONNECT },
+	{ "prevented by a publish inbound interceptor", EVT_R_ADMIN_DISCONNECT },
+	{ "negative subscribe acknowledgement", EVT_R_ADMIN_DISCONNECT },
+	{ "administrative", EVT_R_ADMIN_DISCONNECT },
+	{ "included more than once", EVT_R_PROTOCOL_ERROR },
 	{ "topic alias", EVT_R_TOPIC_ALIAS_INVALID },
 	{ "too large", EVT_R_PACKET_TOO_LARGE },
+	{ "bigger than the", EVT_R_PACKET_TOO_LARGE },
 	{ "maximum permissible size", EVT_R_PACKET_TOO_LARGE },
 	{ "malformed", EVT_R_MALFORMED_PACKET },
 	{ "fixed header", EVT_R_MALFORMED_PACKET },
 	{ "remaining length", EVT_R_MALFORMED_PACKET },
-	{ "authentication failed", EVT_R_AUTH_FAILED },
-	{ "not authorized", EVT_R_NOT_AUTHORIZED },
-	{ "shut down", EVT_R_SERVER_SHUTDOWN },
-	{ "shutting down", EVT_R_SERVER_SHUTDOWN },
-	{ "connect timed out", EVT_R_CONNECT_TIMEOUT },
-	{ "administrative", EVT_R_ADMIN_DISCONNECT },
-	{ "extension", EVT_R_ADMIN_DISCONNECT },
-	{ "quota", EVT_R_QUOTA_EXCEEDED },
-	{ "not allowed", EVT_R_PROTOCOL_ERROR },
+	{ "utf-8", EVT_R_MALFORMED_PACKET },
+	{ "property identifier", EVT_R_MALFORMED_PACKET },
+	{ "payload format indicator", EVT_R_MALFORMED_PACKET },
+	{ "incorrect", EVT_R_MALFORMED_PACKET },
+	{ "will-topic", EVT_R_MALFORMED_PACKET },
+	{ "invalid connect flags", EVT_R_MALFORMED_PACKET },
+	{ "publish with an invalid qos", EVT_R_MALFORMED_PACKET },
+	{ "invalid topic filter", EVT_R_MALFORMED_PACKET },
+	{ "with payload", EVT_R_MALFORMED_PACKET },
+	{ "ssl ", EVT_R_TLS_HANDSHAKE_FAILED },
+	{ "tried to write", EVT_R_UNKNOWN },
+	{ "sent ", EVT_R_PROTOCOL_ERROR },
 	{ "invalid", EVT_R_PROTOCOL_ERROR },
+	{ "not allowed", EVT_R_PROTOCOL_ERROR },
+	{ " in auth", EVT_R_PROTOCOL_ERROR },
+	{ "enhanced authentication", EVT_R_PROTOCOL_ERROR },
+	{ "session expiry interval", EVT_R_PROTOCOL_ERROR },
 };
 
 static enum evt_reason hive_reason(struct why_text t)
 {
+	char plain[512];
+	size_t n = 0;
+	bool quoted = false;
+	for (size_t i = 0; i < t.n && n < sizeof plain; i++) {
+		if (t.p[i] == '\'')
+			quoted = !quoted;
+		else if (!quoted)
+			plain[n++] = t.p[i];
+	}
 	for (size_t i = 0; i < sizeof hive_reasons / sizeof hive_reasons[0]; i++)
-		if (why_contains_ci(t.p, t.n, hive_reasons[i].words))
+		if (why_contains_ci(plain, n, hive_reasons[i].words))
 			return hive_reasons[i].reason;
 	return EVT_R_UNKNOWN;
+}
+
+/* What a line leaves for the next ones to read. */
+struct hive_state {
+	char closed_id[128], closed_addr[64]; /* the last "was disconnected": its follower is nothing */
+	int64_t closed_us;
+	int64_t shutdown_us; /* "Shutting down HiveMQ", INT64_MIN: not seen (0: zeroed state, never a real one) */
+};
+
+#define HIVE_FOLLOWER_US 5000000
+#define HIVE_SHUTDOWN_US 60000000
+
+static bool text_is(struct why_text t, const char *s)
+{
+	return t.n == strlen(s) && (t.n == 0 || memcmp(t.p, s, t.n) == 0);
 }
 
 /* "Client ID: X, IP: Y<rest>": fills id (absent for UNKNOWN) and addr, returns <rest>. */
@@ -104,58 +171,82 @@ static bool client_prefix(struct why_text m, struct why_rec *r, struct why_text 
 	return true;
 }
 
+static enum why_rec_kind hive_client_line(struct hive_state *st, struct why_text rest, struct why_rec *r)
+{
+	if (why_starts(rest.p, rest.n, " was disconnected. reason: ")) {
+		struct why_text why = { rest.p + 27, rest.n - 27 };
+		r->reason = hive_reason(why);
+		r->closed_by = EVT_BY_BROKER;
+		r->confidence = EVT_CONF_STATED;
+		why_copyn(st->closed_id, sizeof st->closed_id, r->id.p, r->id.n);
+		why_copyn(st->closed_addr, sizeof st->closed_addr, r->addr.p, r->addr.n);
+		st->closed_us = r->ts_us;
+		return r->kind = WHY_REC_CLOSE;
+	}
+	if (why_starts(rest.p, rest.n, " disconnected gracefully")) {
+		r->reason = EVT_R_CLIENT_DISCONNECT;
+		r->closed_by = EVT_BY_CLIENT;
+		r->confidence = EVT_CONF_STATED;
+		return r->kind = WHY_REC_CLOSE;
+	}
+	if (why_starts(rest.p, rest.n, " disconnected ungracefully")) {
+		if (st->closed_us && r->ts_us >= st->closed_us && r->ts_us - st->closed_us <= HIVE_FOLLOWER_US &&
+		    text_is(r->id, st->closed_id) && text_is(r->addr, st->closed_addr)) {
+			st->closed_us = 0;
+			return r->kind = WHY_REC_NONE; /* the broker's close, already read */
+		}
+		if (st->shutdown_us && r->ts_us >= st->shutdown_us && r->ts_us - st->shutdown_us <= HIVE_SHUTDOWN_US) {
+			r->reason = EVT_R_SERVER_SHUTDOWN;
+			r->closed_by = EVT_BY_BROKER;
+		} else {
+			/* alone: the connection was lost and the broker did not act (HiveMQ's knowledge base) */
+			r->reason = EVT_R_CLIENT_VANISHED;
+			r->closed_by = EVT_BY_CLIENT;
+		}
+		r->confidence = EVT_CONF_INFERRED;
+		return r->kind = WHY_REC_CLOSE;
+	}
+	if (rest.n >= 11 && memcmp(rest.p + rest.n - 11, " connected.", 11) == 0)
+		return r->kind = WHY_REC_OPEN;
+	return r->kind = WHY_REC_UNKNOWN;
+}
+
 static enum why_rec_kind hive_parse(void *state, const char *line, size_t n, struct why_rec *r)
 {
-	(void)state;
+	struct hive_state *st = state;
 	why_rec_clear(r);
 	if (!split(line, n, r))
 		return r->kind = WHY_REC_UNKNOWN;
 	struct why_text m = r->msg, rest;
-	if (client_prefix(m, r, &rest)) {
-		if (why_find(rest.p, rest.n, " was disconnected. reason: ")) {
-			const char *w = why_find(rest.p, rest.n, "reason: ") + 8;
-			struct why_text why = { w, rest.n - (size_t)(w - rest.p) };
-			r->reason = hive_reason(why);
-			r->closed_by = EVT_BY_BROKER;
-			r->confidence = EVT_CONF_STATED;
-			return r->kind = WHY_REC_NOTE;
-		}
-		if (why_find(rest.p, rest.n, " disconnected gracefully")) {
-			r->reason = EVT_R_CLIENT_DISCONNECT;
-			r->closed_by = EVT_BY_CLIENT;
-			r->confidence = EVT_CONF_STATED;
-			return r->kind = WHY_REC_CLOSE;
-		}
-		if (why_find(rest.p, rest.n, " disconnected ungracefully")) {
-			/* alone: the connection was lost and the broker did not act (HiveMQ's knowledge base) */
-			r->reason = EVT_R_CLIENT_VANISHED;
-			r->closed_by = EVT_BY_CLIENT;
-			r->confidence = EVT_CONF_INFERRED;
-			return r->kind = WHY_REC_CLOSE;
-		}
-		if (why_find(rest.p, rest.n, " connected.") && !why_find(rest.p, rest.n, "disconnected"))
-			return r->kind = WHY_REC_OPEN;
-		return r->kind = WHY_REC_UNKNOWN;
-	}
-	struct why_text id;
+	if (client_prefix(m, r, &rest))
+		return hive_client_line(st, rest, r);
 	if (why_starts(m.p, m.n, "Disconnecting client with clientId ")) {
-		id.p = m.p + 35;
-		const char *e = why_find(id.p, m.n - 35, " and ip ");
-		if (e) {
-			id.n = (size_t)(e - id.p);
-			r->id = id;
-			const char *a = e + 8, *ae = why_find(a, m.n - (size_t)(a - m.p), " ");
-			r->addr.p = a;
-			r->addr.n = ae ? (size_t)(ae - a) : 0;
-			/* the Enterprise Security Extension ends sessions whose authentication expired */
-			r->reason = why_find(m.p, m.n, "forcibly via extension system") ? EVT_R_CREDENTIALS_EXPIRED
-										      : EVT_R_ADMIN_DISCONNECT;
-			r->closed_by = EVT_BY_BROKER;
-			r->confidence = EVT_CONF_STATED;
-			return r->kind = WHY_REC_NOTE;
+		/* an extension's disconnectClient() (CE, at DEBUG: "clientId 'X' forcibly via extension
+		 * system."); the Enterprise Security Extension's own wording names the ip too, and ends
+		 * sessions whose authentication expired */
+		const char *a = m.p + 35, *end = m.p + m.n;
+		const char *e = why_find(a, (size_t)(end - a), " and ip ");
+		bool ese = e != NULL;
+		if (!e)
+			e = why_find(a, (size_t)(end - a), " forcibly");
+		if (!e)
+			return r->kind = WHY_REC_UNKNOWN;
+		r->id.p = a;
+		r->id.n = (size_t)(e - a);
+		if (r->id.n >= 2 && a[0] == '\'' && e[-1] == '\'')
+			r->id.p++, r->id.n -= 2;
+		if (ese) {
+			const char *ip = e + 8, *ie = why_find(ip, (size_t)(end - ip), " ");
+			r->addr.p = ip;
+			r->addr.n = ie ? (size_t)(ie - ip) : 0;
 		}
+		r->reason = ese ? EVT_R_CREDENTIALS_EXPIRED : EVT_R_ADMIN_DISCONNECT;
+		r->closed_by = EVT_BY_BROKER;
+		r->confidence = EVT_CONF_STATED;
+		return r->kind = WHY_REC_NOTE;
 	}
 	if (why_starts(m.p, m.n, "Shutting down HiveMQ")) {
+		st->shutdown_us = r->ts_us;
 		r->reason = EVT_R_SERVER_SHUTDOWN;
 		r->closed_by = EVT_BY_BROKER;
 		r->confidence = EVT_CONF_STATED;
@@ -167,7 +258,7 @@ static enum why_rec_kind hive_parse(void *state, const char *line, size_t n, str
 const struct why_format why_format_hivemq = {
 	.name = "hivemq",
 	.looks_like = hive_looks_like,
-	.state_size = 1,
+	.state_size = sizeof(struct hive_state),
 	.says_auth_apart = true,
 	.parse = hive_parse,
 };

@@ -407,6 +407,33 @@ def test_hivemq_event_and_main_logs():
     assert sessions("xxxx", ev)[0]["reason"] == "client_vanished"  # without hivemq.log, no reason
 
 
+def test_hivemq_ce_closes_are_one_line(tmp_path):
+    """HiveMQ CE writes a broker's close as its "was disconnected" line and nothing after it
+    (logging/EventLog.java, bootstrap/ClientState.java); a shutdown closes every connection with an
+    "ungracefully" line after hivemq.log's "Shutting down HiveMQ"."""
+    ev, main = tmp_path / "event.log", tmp_path / "hivemq.log"
+    ev.write_text(
+        "2026-11-24 05:00:00,000 - Client ID: idle, IP: 10.0.0.7, Clean Start: true, Session Expiry: 0 connected.\n"
+        "2026-11-24 05:00:01,000 - Client ID: twin, IP: 10.0.0.8, Clean Start: true, Session Expiry: 0 connected.\n"
+        "2026-11-24 05:00:02,000 - Client ID: twin, IP: 10.0.0.9, Clean Start: true, Session Expiry: 0 connected.\n"
+        "2026-11-24 05:00:02,001 - Client ID: twin, IP: 10.0.0.8 was disconnected. reason: "
+        "Another client connected with the same client id..\n"
+        "2026-11-24 05:00:03,000 - Client ID: stay, IP: 10.0.0.10, Clean Start: true, Session Expiry: 0 connected.\n"
+        "2026-11-24 05:01:30,000 - Client ID: idle, IP: 10.0.0.7 was disconnected. reason: Client was idle for too long.\n"
+        "2026-11-24 05:02:00,100 - Client ID: twin, IP: 10.0.0.9 disconnected ungracefully from TCP Listener on port: 1883.\n"
+        "2026-11-24 05:02:00,100 - Client ID: stay, IP: 10.0.0.10 disconnected ungracefully from TCP Listener on port: 1883.\n")
+    main.write_text(
+        "2026-11-24 04:59:00,000 INFO  - Starting HiveMQ Community Edition Server\n"
+        "2026-11-24 05:02:00,000 INFO  - Shutting down HiveMQ. Please wait, this could take a while...\n"
+        "2026-11-24 05:02:01,000 INFO  - Shutdown completed.\n")
+    got = [(s["client_id"], s["reason"], s["closed_by"]) for s in sessions("*", str(ev), str(main))]
+    assert sorted(got) == [("idle", "keepalive_timeout", "broker"), ("stay", "server_shutdown", "broker"),
+                           ("twin", "server_shutdown", "broker"), ("twin", "session_taken_over", "broker")], got
+    # event.log alone cannot see the shutdown: the connections were lost, as far as it says
+    alone = {(s["client_id"], s["reason"]) for s in sessions("*", str(ev))}
+    assert ("stay", "client_vanished") in alone and ("idle", "keepalive_timeout") in alone
+
+
 def test_emqx_lines():
     by = {}
     for s in sessions("c*", os.path.join(LOGS, "emqx.log")):

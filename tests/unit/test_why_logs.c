@@ -334,18 +334,21 @@ static void test_hivemq_seed_lines(void **st)
 	(void)st;
 	static const struct line_case stated[] = {
 		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent too many concurrent PUBLISH messages.",
-		  WHY_REC_NOTE, "abc", "10.0.0.7", "receive_maximum_exceeded" },
+		  WHY_REC_CLOSE, "abc", "10.0.0.7", "receive_maximum_exceeded" },
+		/* the knowledge base's second line: the same close */
+		{ "2020-09-14 11:26:08,120 - Client ID: abc, IP:10.0.0.7 disconnected ungracefully.", WHY_REC_NONE, "abc", NULL,
+		  NULL },
 		/* alone: the connection was lost */
-		{ "2020-09-14 11:26:08,120 - Client ID: abc, IP:10.0.0.7 disconnected ungracefully.", WHY_REC_CLOSE, "abc", NULL,
+		{ "2020-09-14 11:26:09,120 - Client ID: abc, IP:10.0.0.7 disconnected ungracefully.", WHY_REC_CLOSE, "abc", NULL,
 		  "client_vanished" },
 	};
 	static const struct line_case reasons[] = {
 		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP:10.0.0.7 was disconnected. reason: Sent second CONNECT message.",
-		  WHY_REC_NOTE, NULL, NULL, "protocol_error_second_connect" },
+		  WHY_REC_CLOSE, NULL, NULL, "protocol_error_second_connect" },
 		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Client was idle for too long.",
-		  WHY_REC_NOTE, NULL, "10.0.0.7", "keepalive_timeout" },
+		  WHY_REC_CLOSE, NULL, "10.0.0.7", "keepalive_timeout" },
 		{ "2020-09-14 11:26:08,118 - Client ID: abc, IP: 10.0.0.7 was disconnected. reason: Another client connected with the same clientId.",
-		  WHY_REC_NOTE, NULL, NULL, "session_taken_over" },
+		  WHY_REC_CLOSE, NULL, NULL, "session_taken_over" },
 		{ "2020-09-14 11:26:08,118 INFO  - Disconnecting client with clientId xxxx and ip 10.0.0.8 forcibly via extension system.",
 		  WHY_REC_NOTE, "xxxx", "10.0.0.8", "credentials_expired" },
 		{ "2020-09-14 11:26:08,118 - Client ID: UNKNOWN, IP:10.0.0.9 disconnected ungracefully.", WHY_REC_CLOSE, NULL,
@@ -354,8 +357,72 @@ static void test_hivemq_seed_lines(void **st)
 	reset();
 	expect_lines(&why_format_hivemq, stated, N_CASES(stated));
 	assert_int_equal(rec.confidence, EVT_CONF_INFERRED);
+	reset();
 	expect_lines(&why_format_hivemq, reasons, N_CASES(reasons));
 	assert_null(rec.id.p);
+}
+
+/* HiveMQ CE's own event-log reasons (EventLog.clientWasDisconnected callers) */
+static void test_hivemq_ce_reasons(void **st)
+{
+	(void)st;
+#define HIVE_CLOSE(reason_text, want) \
+	{ "2026-11-24 05:00:00,000 - Client ID: c, IP: 10.0.0.7 was disconnected. reason: " reason_text ".", WHY_REC_CLOSE, \
+	  "c", "10.0.0.7", want }
+	static const struct line_case cases[] = {
+		HIVE_CLOSE("Another client connected with the same client id.", "session_taken_over"),
+		HIVE_CLOSE("No CONNECT sent in time", "connect_timeout"),
+		HIVE_CLOSE("The configured maximum amount of connections is reached", "quota_exceeded"),
+		HIVE_CLOSE("Sent PUBLISH with QoS (2) higher than the allowed maximum (1)", "qos_not_supported"),
+		HIVE_CLOSE("Sent a message that was bigger than the maximum size", "packet_too_large"),
+		HIVE_CLOSE("Sent CONNECT exceeded the maximum permissible size", "packet_too_large"),
+		HIVE_CLOSE("Authentication failed, no authenticator registered", "auth_failed"),
+		HIVE_CLOSE("Sent a CONNECT with invalid authentication method", "auth_failed"),
+		HIVE_CLOSE("Not authorized to publish on topic 'a/b' with QoS '1' and retain 'false'", "not_authorized"),
+		HIVE_CLOSE("Sent a PUBLISH to an unauthorized topic 'x', extension requested disconnect", "not_authorized"),
+		HIVE_CLOSE("Disconnected via extension system", "admin_disconnect"),
+		HIVE_CLOSE("Sent a PUBLISH with 'topic alias' included more than once", "protocol_error"),
+		HIVE_CLOSE("Sent a PUBLISH with a Topic Alias that exceeds the global memory hard limit", "quota_exceeded"),
+		HIVE_CLOSE("Sent a PUBLISH with an unmapped topic alias", "topic_alias_invalid"),
+		HIVE_CLOSE("Sent a PUBLISH with invalid property identifier", "malformed_packet"),
+		HIVE_CLOSE("Sent a message with invalid remaining length", "malformed_packet"),
+		HIVE_CLOSE("Sent a PUBLISH with QoS 0 and DUP set to 1", "protocol_error"),
+		HIVE_CLOSE("SSL handshake failed for TCP Listener with TLS on port: 8883", "tls_handshake_failed"),
+		/* a topic is the client's words: they do not decide */
+		HIVE_CLOSE("Not authorized to subscribe to topic 'fleet/idle for too long', QoS 'AT_MOST_ONCE'", "not_authorized"),
+		HIVE_CLOSE("Sent a PUBLISH with wildcard character (#/+) in topic: a/idle for too long/#", "protocol_error"),
+		HIVE_CLOSE("Something HiveMQ may write one day", "unknown"),
+	};
+#undef HIVE_CLOSE
+	for (size_t i = 0; i < N_CASES(cases); i++) {
+		reset();
+		expect_lines(&why_format_hivemq, &cases[i], 1);
+		assert_int_equal(rec.closed_by, EVT_BY_BROKER);
+		assert_int_equal(rec.confidence, EVT_CONF_STATED);
+	}
+	/* CE's extension disconnect in hivemq.log (DEBUG): the id quoted, no ip */
+	static const struct line_case ext[] = {
+		{ "2026-11-24 05:00:00,000 DEBUG - Disconnecting client with clientId 'c' forcibly via extension system.",
+		  WHY_REC_NOTE, "c", NULL, "admin_disconnect" },
+	};
+	reset();
+	expect_lines(&why_format_hivemq, ext, 1);
+	/* 2023.4+ names the listener; a client's reason string is its words, not a broker close */
+	static const struct line_case more[] = {
+		{ "2026-11-24 05:00:00,000 - Client ID: c, IP: 10.0.0.7 disconnected ungracefully from TCP Listener on port: 1883.",
+		  WHY_REC_CLOSE, "c", "10.0.0.7", "client_vanished" },
+		{ "2026-11-24 05:00:00,000 - Client ID: c, IP: 10.0.0.7 disconnected gracefully. Reason given by client: I was disconnected. reason: x",
+		  WHY_REC_CLOSE, "c", "10.0.0.7", "client_disconnect" },
+		/* the shutdown closes every connection without a word to each */
+		{ "2026-11-24 05:01:00,000 INFO  - Shutting down HiveMQ. Please wait, this could take a while...", WHY_REC_SHUTDOWN,
+		  NULL, NULL, "server_shutdown" },
+		{ "2026-11-24 05:01:00,300 - Client ID: d, IP: 10.0.0.8 disconnected ungracefully from TCP Listener on port: 1883.",
+		  WHY_REC_CLOSE, "d", "10.0.0.8", "server_shutdown" },
+		{ "2026-11-24 05:03:00,300 - Client ID: d, IP: 10.0.0.8 disconnected ungracefully from TCP Listener on port: 1883.",
+		  WHY_REC_CLOSE, "d", "10.0.0.8", "client_vanished" },
+	};
+	reset();
+	expect_lines(&why_format_hivemq, more, N_CASES(more));
 }
 
 static void test_hivemq_event_log(void **st)
@@ -730,6 +797,7 @@ int main(void)
 		cmocka_unit_test(test_amps_seed_lines),
 		cmocka_unit_test(test_amps_reason_words),
 		cmocka_unit_test(test_hivemq_seed_lines),
+		cmocka_unit_test(test_hivemq_ce_reasons),
 		cmocka_unit_test(test_hivemq_event_log),
 		cmocka_unit_test(test_emqx_lines),
 		cmocka_unit_test(test_rabbitmq_lines),
