@@ -127,7 +127,7 @@ bool why_contains_ci(const char *s, size_t n, const char *needle);
 
 /* Parses a timestamp at the start of <s>: ISO 8601 "YYYY-MM-DD[T ]HH:MM:SS"
  * with an optional fraction ('.' or ',', any number of digits) and optional
- * zone ("Z", "+HH:MM", "+HHMM", "+HH"), or epoch seconds (9 to 11 digits).
+ * zone ("Z", "+HH:MM", "+HHMM", "+HH"), or epoch seconds (9 to 11 digits), milliseconds (13) or microseconds (16).
  * Returns the bytes used (0: no timestamp); <*us> is microseconds since the
  * epoch, reading a zoneless time as UTC; <*zoned> says whether a zone was given. */
 size_t why_time_parse(const char *s, size_t n, int64_t *us, bool *zoned);

@@ -36,7 +36,7 @@ static bool field(struct why_text m, const char *key, struct why_text *v)
 			const char *s = hit + k + 2, *e = s;
 			int depth = 0;
 			while (e < end && !(depth == 0 && e + 1 < end && e[0] == ',' && e[1] == ' ')) {
-				depth += (*e == '{' || *e == '[') - (*e == '}' || *e == ']');
+				depth += (*e == '{' || *e == '[' || *e == '(') - (*e == '}' || *e == ']' || *e == ')');
 				e++;
 			}
 			if (e - s >= 2 && *s == '"' && e[-1] == '"')
@@ -50,7 +50,10 @@ static bool field(struct why_text m, const char *key, struct why_text *v)
 	return false;
 }
 
-/* EMQX exit reasons (the atom inside {shutdown, ...}) and ours. */
+/* EMQX exit reasons (the atom inside {shutdown, ...}, from emqx_connection and
+ * emqx_channel, v5.0-5.8) and ours. A client's DISCONNECT with an error code
+ * gives the same atom as the broker's (emqx_reason_codes:name), so those say
+ * what, not always who. */
 static const struct {
 	const char *atom;
 	enum evt_reason reason;
@@ -58,14 +61,15 @@ static const struct {
 } emqx_reasons[] = {
 	{ "tcp_closed", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
 	{ "ssl_closed", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
-	{ "sock_closed", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
 	{ "closed", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
 	{ "einval", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
 	{ "econnreset", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
+	{ "epipe", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT },
+	{ "ehostunreach", EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN },
 	{ "etimedout", EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN },
+	{ "timeout", EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN },
 	{ "keepalive_timeout", EVT_R_KEEPALIVE_TIMEOUT, EVT_BY_BROKER },
 	{ "takenover", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER },
-	{ "takeovered", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER },
 	{ "discarded", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER },
 	{ "kicked", EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER },
 	{ "normal", EVT_R_CLIENT_DISCONNECT, EVT_BY_CLIENT },
@@ -75,8 +79,11 @@ static const struct {
 	{ "frame_too_large", EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER },
 	{ "frame_parse_error", EVT_R_MALFORMED_PACKET, EVT_BY_BROKER },
 	{ "bad_username_or_password", EVT_R_AUTH_FAILED, EVT_BY_BROKER },
-	{ "authentication_expired", EVT_R_CREDENTIALS_EXPIRED, EVT_BY_BROKER },
-	{ "expired", EVT_R_CREDENTIALS_EXPIRED, EVT_BY_BROKER },
+	{ "bad_authentication_method", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER },
+	{ "client_identifier_not_valid", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER },
+	{ "message_rate_too_high", EVT_R_RATE_LIMITED, EVT_BY_BROKER },
+	/* a persistent session's end, hours after its connection: the connection's own end was not logged */
+	{ "expired", EVT_R_UNKNOWN, EVT_BY_UNKNOWN },
 };
 
 static void map_reason(struct why_text atom, struct why_rec *r)
@@ -101,14 +108,45 @@ static void map_reason(struct why_text atom, struct why_rec *r)
 			return;
 		}
 	}
-	r->reason = EVT_R_UNKNOWN;
-	r->closed_by = EVT_BY_UNKNOWN;
+	/* a frame error's cause we have no name for (bad_frame_header, malformed_variable_byte_integer, ...) */
+	bool frame = why_find(atom.p, atom.n, "malformed") || why_find(atom.p, atom.n, "frame") ||
+		     why_find(atom.p, atom.n, "invalid_");
+	r->reason = frame ? EVT_R_MALFORMED_PACKET : EVT_R_UNKNOWN;
+	r->closed_by = frame ? EVT_BY_BROKER : EVT_BY_UNKNOWN;
 	r->confidence = EVT_CONF_STATED;
 }
 
-/* "{shutdown,{ssl_error,closed}}" -> "closed"; "{shutdown,tcp_closed}" -> "tcp_closed"; "normal" -> "normal". */
+/* The atom after "<key> => " in an Erlang map printed by ~p, or an empty text. */
+static struct why_text map_value(struct why_text v, const char *key)
+{
+	struct why_text a = { NULL, 0 };
+	const char *k = why_find(v.p, v.n, key), *end = v.p + v.n;
+	if (!k)
+		return a;
+	const char *s = k + strlen(key), *e = s;
+	while (e < end && *e != ',' && *e != '}' && *e != ' ')
+		e++;
+	a.p = s;
+	a.n = (size_t)(e - s);
+	return a;
+}
+
+/* "{shutdown,{ssl_error,closed}}" -> "closed"; "{shutdown,tcp_closed}" -> "tcp_closed"; "normal" -> "normal";
+ * a frame error's map "{shutdown,#{cause => frame_too_large,...}}" -> "frame_too_large" (or its "reason =>"). */
 static struct why_text innermost_atom(struct why_text v)
 {
+	if (why_find(v.p, v.n, "#{")) {
+		struct why_text a = map_value(v, "#{cause => ");
+		if (!a.n)
+			a = map_value(v, ",cause => ");
+		if (!a.n)
+			a = map_value(v, "reason => ");
+		if (a.n)
+			return a;
+		if (why_find(v.p, v.n, "exception => ")) /* the connection process crashed */
+			return (struct why_text){ "crash", 5 };
+		return (struct why_text){ "frame_parse_error", 17 };
+	}
 	const char *s = v.p, *e = v.p + v.n;
 	while (s < e && (*s == '{' || *s == ' '))
 		s++;
@@ -120,6 +158,11 @@ static struct why_text innermost_atom(struct why_text v)
 			c = p + 1;
 	struct why_text a = { c, (size_t)(e - c) };
 	return a;
+}
+
+static bool text_is(struct why_text t, const char *s)
+{
+	return t.n == strlen(s) && memcmp(t.p, s, t.n) == 0;
 }
 
 static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, struct why_rec *r)
@@ -137,29 +180,55 @@ static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, str
 		r->user = v;
 	if (!field(m, "msg", &msg))
 		return r->kind = WHY_REC_UNKNOWN;
-	if (msg.n == 9 && memcmp(msg.p, "terminate", 9) == 0) {
+	if (text_is(msg, "terminate")) {
 		if (field(m, "reason", &v))
 			map_reason(innermost_atom(v), r);
 		return r->kind = WHY_REC_CLOSE;
 	}
-	if (why_contains_ci(msg.p, msg.n, "disconnect") || why_contains_ci(msg.p, msg.n, "kick") ||
-	    why_contains_ci(msg.p, msg.n, "takeover") || why_contains_ci(msg.p, msg.n, "discard") ||
-	    why_contains_ci(msg.p, msg.n, "socket_error") || why_contains_ci(msg.p, msg.n, "frame_parse")) {
+	/* the node stops: its connection processes are killed and log no terminate of their own */
+	if (text_is(msg, "received_terminate_signal") || text_is(msg, "stopping_emqx_apps")) {
+		r->reason = EVT_R_SERVER_SHUTDOWN;
+		r->closed_by = EVT_BY_BROKER;
+		r->confidence = EVT_CONF_STATED;
+		return r->kind = WHY_REC_SHUTDOWN;
+	}
+	/* debug traces: the CONNACK that accepted a connection opens it */
+	if (text_is(msg, "mqtt_packet_sent") && field(m, "packet", &v) && why_starts(v.p, v.n, "CONNACK(") &&
+	    why_find(v.p, v.n, "ReasonCode=0)") && r->id.p)
+		return r->kind = WHY_REC_OPEN;
+	/* warnings a default (warning level) log has, which explain the terminate that may follow */
+	if (text_is(msg, "authentication_failure") || text_is(msg, "cannot_publish_to_topic_due_to_not_authorized") ||
+	    text_is(msg, "authorization_permission_denied")) {
+		if (field(m, "reason", &v))
+			map_reason(innermost_atom(v), r);
+		if (r->reason == EVT_R_UNKNOWN || r->reason == EVT_R_NONE)
+			r->reason = EVT_R_NOT_AUTHORIZED;
+		return r->kind = WHY_REC_NOTE;
+	}
+	if (text_is(msg, "unexpected_connect_packet")) {
+		r->reason = EVT_R_PROTOCOL_ERROR_SECOND_CONNECT;
+		r->closed_by = EVT_BY_BROKER;
+		return r->kind = WHY_REC_NOTE;
+	}
+	/* context: a dropped outgoing packet ("packet_is_discarded") or the flapping counter's
+	 * "client_disconnected" do not end a connection */
+	if (why_contains_ci(msg.p, msg.n, "socket_error") || why_contains_ci(msg.p, msg.n, "frame_parse") ||
+	    why_contains_ci(msg.p, msg.n, "kick") || why_contains_ci(msg.p, msg.n, "takeover")) {
 		if (field(m, "reason", &v))
 			map_reason(innermost_atom(v), r);
 		if (r->reason == EVT_R_UNKNOWN)
 			r->reason = EVT_R_NONE; /* context, not a reason */
 		return r->kind = WHY_REC_NOTE;
 	}
-	if (why_contains_ci(msg.p, msg.n, "connected") && r->id.p)
-		return r->kind = WHY_REC_OPEN;
 	return r->kind = r->id.p ? WHY_REC_UNKNOWN : WHY_REC_NONE;
 }
 
 const struct why_format why_format_emqx = {
 	.name = "emqx",
 	.looks_like = emqx_looks_like,
+	/* not_authorized is also a user not found, an ACL deny and expired credentials (emqx_authn_chains,
+	 * emqx_channel connection_expire): the wire's credentials tell them apart as for mosquitto */
 	.state_size = 1,
-	.says_auth_apart = true,
+	.says_auth_apart = false,
 	.parse = emqx_parse,
 };

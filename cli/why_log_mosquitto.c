@@ -1,8 +1,14 @@
-/* mosquitto 1.6/2.0 logs (`log_type all` or notice, with timestamps in either
- * form: `log_timestamp` epoch seconds or a `log_timestamp_format`; or through
- * syslog/the journal with an ISO timestamp), read line by line. The sentences are the ones mosquitto 2.0.x writes (src/loop.c
- * do_disconnect, handle_connect.c, read_handle.c, net.c, database.c) plus the
- * 1.x "Socket error on client" form.
+/* mosquitto 1.6, 2.0 and 2.1 logs (`log_type all` or notice, with timestamps
+ * in either form: `log_timestamp` epoch seconds or a `log_timestamp_format`;
+ * or through syslog/the journal with an ISO timestamp), read line by line. The
+ * sentences are the ones mosquitto writes (src/loop.c do_disconnect,
+ * handle_connect.c, read_handle.c, net.c, database.c): 2.0.x's, the 1.x
+ * "Socket error on client" form, and 2.1's. 2.1.0 names a client without an
+ * id by its address instead of "<unknown>", words the new reasons ", session
+ * taken over." and so on, and no longer writes "already connected, closing
+ * old connection"; 2.1.1 writes every close as "Client ID [A:P]
+ * disconnected[: reason]." and numbers protocol levels as MQTT does (p4 for
+ * 3.1.1).
  *
  * A refused CONNECT never gets a "New client connected" line: mosquitto logs
  * "New connection from A:P", "Sending CONNACK to ID-or-IP (0, rc)" and then
@@ -24,9 +30,20 @@ struct mosq_pending {
 	bool used;
 };
 
+/* A line that names a connection by its address (2.1: "Bad client A:P sending
+ * multiple CONNECT messages.") and explains the close of that address that follows. */
+struct mosq_addr_hint {
+	char addr[64];
+	enum evt_reason reason;
+	int64_t ts_us;
+};
+#define MOSQ_ADDR_HINTS 8
+
 struct mosq_state {
 	struct mosq_pending p[MOSQ_PENDING];
 	unsigned next;
+	struct mosq_addr_hint h[MOSQ_ADDR_HINTS];
+	unsigned next_hint;
 	char addr_out[64], id_out[128]; /* what a <unknown> close borrows */
 	/* the last timestamp read: lines of one second share it, and parsing it was a third of the time */
 	char last_ts[40];
@@ -165,6 +182,81 @@ static enum evt_reason reason_from_connack(int rc)
 	return EVT_R_NONE;
 }
 
+/* Whether <t> is an address as mosquitto writes one, "ip:port" (IPv6 unbracketed). */
+static bool is_addr_port(struct why_text t)
+{
+	size_t i = t.n, digits = 0;
+	while (i > 0 && t.p[i - 1] >= '0' && t.p[i - 1] <= '9')
+		i--, digits++;
+	if (digits == 0 || digits > 5 || i < 2 || t.p[i - 1] != ':')
+		return false;
+	for (size_t k = 0; k + 1 < i; k++)
+		if (t.p[k] == ' ' || t.p[k] == '[' || t.p[k] == ']')
+			return false;
+	return true;
+}
+
+/* Whether <p,n> is an IP literal (2.1 names a client that has no id by it). */
+static bool is_ip(const char *p, size_t n)
+{
+	bool sep = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':'))
+			return false;
+		sep |= c == '.' || c == ':';
+	}
+	return n > 0 && sep;
+}
+
+static void addr_hint_add(struct mosq_state *st, struct why_text addr, enum evt_reason reason, int64_t ts)
+{
+	struct mosq_addr_hint *h = &st->h[st->next_hint++ % MOSQ_ADDR_HINTS];
+	why_copyn(h->addr, sizeof h->addr, addr.p, addr.n);
+	h->reason = reason;
+	h->ts_us = ts;
+}
+
+/* The reason a line about <addr> gave in the 5 s before <ts> (taken), EVT_R_NONE if none. */
+static enum evt_reason addr_hint_take(struct mosq_state *st, struct why_text addr, int64_t ts)
+{
+	for (unsigned i = 0; i < MOSQ_ADDR_HINTS; i++) {
+		struct mosq_addr_hint *h = &st->h[i];
+		if (h->reason != EVT_R_NONE && strlen(h->addr) == addr.n && memcmp(h->addr, addr.p, addr.n) == 0 &&
+		    ts >= h->ts_us && ts - h->ts_us <= 5000000) {
+			enum evt_reason r = h->reason;
+			h->reason = EVT_R_NONE;
+			return r;
+		}
+	}
+	return EVT_R_NONE;
+}
+
+/* A close of a connection that never had a client id: the socket <q> it was
+ * (NULL: unknown) lends its address, the id a CONNACK named, and the refusal
+ * code it was sent, which is the exact reason. */
+static void borrow_pending(struct mosq_state *st, struct mosq_pending *q, struct why_rec *r)
+{
+	r->id.p = NULL;
+	r->id.n = 0;
+	if (!q)
+		return;
+	snprintf(st->addr_out, sizeof st->addr_out, "%s", q->addr);
+	r->addr.p = st->addr_out;
+	r->addr.n = strlen(st->addr_out);
+	if (q->id[0]) {
+		snprintf(st->id_out, sizeof st->id_out, "%s", q->id);
+		r->id.p = st->id_out;
+		r->id.n = strlen(st->id_out);
+	}
+	enum evt_reason cr = reason_from_connack(q->rc);
+	if (cr != EVT_R_NONE && cr != EVT_R_UNKNOWN) {
+		r->reason = cr;
+		r->confidence = EVT_CONF_STATED;
+	}
+	q->used = false;
+}
+
 struct close_form {
 	const char *tail;        /* what follows "Client ID" */
 	enum evt_reason reason;
@@ -185,14 +277,58 @@ static const struct close_form close_forms[] = {
 	{ " disconnected due to oversize packet.", EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ " disconnected due to oversize payload.", EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ " disconnected due to out of memory.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
-	/* 2.0.11 and 2.0.20 word the MOSQ_ERR_NOT_SUPPORTED case differently; the CONNACK code, when the
+	/* 2.0.11 and 2.0.12+ word the MOSQ_ERR_NOT_SUPPORTED case differently; the CONNACK code, when the
 	 * refusal came with one, says which feature it was */
 	{ " disconnected due to QoS too high or retain not supported.", EVT_R_QOS_NOT_SUPPORTED, EVT_BY_BROKER, EVT_CONF_GUESS },
 	{ " disconnected due to using not allowed feature (QoS too high, retain not supported, or bad AUTH method).",
 	  EVT_R_QOS_NOT_SUPPORTED, EVT_BY_BROKER, EVT_CONF_GUESS },
 	{ " been disconnected by administrative action.", EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER, EVT_CONF_STATED },
+	/* 2.1.0's new reason codes (2.1.1 words them as close21 below) */
+	{ " disconnected, session taken over.", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected due to exceeding the receive maximum.", EVT_R_RECEIVE_MAXIMUM_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, implementation specific error.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, client identifier not valid.", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, bad username or password.", EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, server unavailable.", EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, server busy.", EVT_R_SERVER_BUSY, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, client banned.", EVT_R_BANNED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, bad authentication method.", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, quota exceeded.", EVT_R_QUOTA_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, connection rate exceeded.", EVT_R_CONNECTION_RATE_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, topic alias invalid.", EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ " disconnected, non-matching http origin.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_GUESS },
 	/* 1.x: connection lost or any other socket error; the broker cannot tell which side ended it */
 	{ ", disconnecting.", EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN, EVT_CONF_GUESS },
+};
+
+/* 2.1.1+: what follows "Client ID [A:P] disconnected" (src/loop.c do_disconnect). Case
+ * matters: ": protocol error." is mosquitto's own, ": Protocol error." strerror(EPROTO). */
+static const struct close_form close21[] = {
+	{ ".", EVT_R_CLIENT_DISCONNECT, EVT_BY_CLIENT, EVT_CONF_STATED },
+	{ ": connection closed by client.", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT, EVT_CONF_STATED },
+	{ ": exceeded timeout.", EVT_R_KEEPALIVE_TIMEOUT, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": session taken over.", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": malformed packet.", EVT_R_MALFORMED_PACKET, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": protocol error.", EVT_R_PROTOCOL_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": not authorised.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": oversize packet.", EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": oversize payload.", EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": out of memory.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": used disallowed feature (QoS too high, retain not supported, or bad AUTH method).", EVT_R_QOS_NOT_SUPPORTED,
+	  EVT_BY_BROKER, EVT_CONF_GUESS },
+	{ ": administrative action.", EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": receive maximum exceeded.", EVT_R_RECEIVE_MAXIMUM_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": implementation specific error.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": client identifier not valid.", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": bad username or password.", EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": server unavailable.", EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": server busy.", EVT_R_SERVER_BUSY, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": client banned.", EVT_R_BANNED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": bad authentication method.", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": quota exceeded.", EVT_R_QUOTA_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": connection rate exceeded.", EVT_R_CONNECTION_RATE_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": topic alias invalid.", EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ ": non-matching http origin.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_GUESS },
 };
 
 /* Lines naming one client that explain the close that follows them. */
@@ -205,12 +341,8 @@ static const struct note_form note_forms[] = {
 	{ "Invalid QoS in PUBLISH from ", ", disconnecting.", EVT_R_MALFORMED_PACKET },
 	{ "Invalid PUBLISH (QoS=0 and DUP=1) from ", ", disconnecting.", EVT_R_MALFORMED_PACKET },
 	{ "Too high QoS in PUBLISH from ", ", disconnecting.", EVT_R_QOS_NOT_SUPPORTED },
-	{ "Empty subscription string from ", ", disconnecting.", EVT_R_TOPIC_FILTER_INVALID },
-	{ "Invalid subscription string from ", ", disconnecting.", EVT_R_TOPIC_FILTER_INVALID },
-	{ "Invalid QoS in subscription command from ", ", disconnecting.", EVT_R_MALFORMED_PACKET },
 	{ "Empty unsubscription string from ", ", disconnecting.", EVT_R_TOPIC_FILTER_INVALID },
 	{ "Invalid unsubscription string from ", ", disconnecting.", EVT_R_TOPIC_FILTER_INVALID },
-	{ "Protocol error from ", ": password without username", EVT_R_PROTOCOL_ERROR },
 	{ "Outgoing messages are being dropped for client ", ".", EVT_R_NONE }, /* context: mosquitto does not close */
 	{ "Expiring client ", " due to timeout.", EVT_R_NONE },
 };
@@ -261,7 +393,8 @@ static bool parse_open(struct why_text m, struct why_rec *r)
 	const char *s = par + 2, *end = m.p + m.n, *q = s;
 	if (read_lit(&q, end, "p") && read_int(&q, end, &p) && read_lit(&q, end, ", c") && read_int(&q, end, &c) &&
 	    read_lit(&q, end, ", k") && read_int(&q, end, &k)) {
-		r->level = p == 1 ? 3 : p == 2 ? 4 : p == 5 ? 5 : 0;
+		/* 1.6/2.0 number 3.1 and 3.1.1 p1 and p2, 2.1 as MQTT does, p3 and p4 */
+		r->level = p == 1 || p == 3 ? 3 : p == 2 || p == 4 ? 4 : p == 5 ? 5 : 0;
 		r->keepalive = k;
 	}
 	const char *u = why_find(s, (size_t)(end - s), ", u'");
@@ -276,6 +409,94 @@ static bool parse_open(struct why_text m, struct why_rec *r)
 		}
 	}
 	r->kind = WHY_REC_OPEN;
+	return true;
+}
+
+/* 2.1.1+: "Client ID [A:P] disconnected[: reason]." The address is the last
+ * " [" before the last "] disconnected": the id may hold anything. */
+static bool parse_close21(struct mosq_state *st, struct why_text m, struct why_rec *r)
+{
+	const char *d = NULL;
+	for (const char *q = m.p; (q = why_find(q, m.n - (size_t)(q - m.p), "] disconnected")) != NULL; q++)
+		d = q;
+	if (!d)
+		return false;
+	const char *o = d; /* the '[' after " [", at least one byte past "Client " */
+	while (o > m.p + 8 && !(o[0] == '[' && o[-1] == ' '))
+		o--;
+	if (o < m.p + 8 || o[0] != '[' || o[-1] != ' ')
+		return false;
+	struct why_text addr = { o + 1, (size_t)(d - o - 1) };
+	if (!is_addr_port(addr))
+		return false;
+	r->id.p = m.p + 7;
+	r->id.n = (size_t)(o - 1 - r->id.p);
+	r->addr = addr;
+	struct why_text tail = { d + 14, m.n - (size_t)(d + 14 - m.p) };
+	r->reason = EVT_R_CLIENT_VANISHED; /* "...: strerror." or "bad socket read/write: ...": the broker cannot tell */
+	r->closed_by = EVT_BY_UNKNOWN;
+	r->confidence = EVT_CONF_GUESS;
+	for (size_t i = 0; i < sizeof close21 / sizeof close21[0]; i++)
+		if (tail.n == strlen(close21[i].tail) && memcmp(tail.p, close21[i].tail, tail.n) == 0) {
+			r->reason = close21[i].reason;
+			r->closed_by = close21[i].by;
+			r->confidence = close21[i].conf;
+			break;
+		}
+	/* no client id: 2.1 writes the ip in its place */
+	size_t ip_n = addr.n;
+	while (ip_n > 0 && addr.p[ip_n - 1] != ':')
+		ip_n--;
+	if (ip_n && r->id.n == ip_n - 1 && memcmp(r->id.p, addr.p, r->id.n) == 0) {
+		borrow_pending(st, pending_find(st, addr.p, addr.n, false), r);
+		r->addr = addr;
+	}
+	enum evt_reason hint = addr_hint_take(st, addr, r->ts_us);
+	if (hint != EVT_R_NONE && (r->reason == EVT_R_PROTOCOL_ERROR || r->reason == EVT_R_MALFORMED_PACKET ||
+				   r->confidence != EVT_CONF_STATED)) {
+		r->reason = hint; /* finer: "Bad client A:P sending multiple CONNECT messages." */
+		r->closed_by = EVT_BY_BROKER;
+		r->confidence = EVT_CONF_STATED;
+	}
+	r->kind = WHY_REC_CLOSE;
+	return true;
+}
+
+/* "Protocol error from A:P: ..." (2.1, before the connection has a client id)
+ * or "Protocol error from ID: ...": a note of what the close that follows means. */
+static bool parse_protocol_error(struct mosq_state *st, struct why_text m, struct why_rec *r)
+{
+	if (!why_starts(m.p, m.n, "Protocol error from "))
+		return false;
+	const char *s = m.p + 20, *end = m.p + m.n, *e = s;
+	while (e < end && *e != ' ')
+		e++;
+	struct why_text who = { s, (size_t)(e - s) };
+	if (who.n && who.p[who.n - 1] == ':')
+		who.n--;
+	r->reason = EVT_R_PROTOCOL_ERROR;
+	r->closed_by = EVT_BY_BROKER;
+	if (is_addr_port(who)) {
+		r->addr = who;
+		if (why_find(e, (size_t)(end - e), "invalid protocol")) {
+			r->reason = EVT_R_UNSUPPORTED_PROTOCOL_VERSION;
+			struct mosq_pending *q = pending_find(st, who.p, who.n, false);
+			if (q && q->rc < 0)
+				q->rc = 0x84;
+		} else if (why_find(e, (size_t)(end - e), "clientid")) {
+			r->reason = EVT_R_CLIENT_ID_REJECTED;
+		} else if (why_find(e, (size_t)(end - e), "First packet not CONNECT")) {
+			r->reason = EVT_R_FIRST_PACKET_NOT_CONNECT;
+		}
+		addr_hint_add(st, who, r->reason, r->ts_us);
+	} else {
+		const char *c = why_find(s, (size_t)(end - s), ": ");
+		if (!c)
+			return false;
+		r->id.p = s;
+		r->id.n = (size_t)(c - s);
+	}
+	r->kind = WHY_REC_NOTE;
 	return true;
 }
 
@@ -350,6 +571,52 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 			return r->kind = WHY_REC_NOTE;
 		}
 	}
+	if (parse_protocol_error(st, m, r))
+		return r->kind;
+	if (why_starts(m.p, m.n, "Bad client ")) {
+		struct why_text who;
+		if (between(m, "Bad client ", " sending multiple CONNECT messages.", &who) && is_addr_port(who)) {
+			r->addr = who; /* 2.1 */
+			r->reason = EVT_R_PROTOCOL_ERROR_SECOND_CONNECT;
+			r->closed_by = EVT_BY_BROKER;
+			addr_hint_add(st, who, r->reason, r->ts_us);
+			return r->kind = WHY_REC_NOTE;
+		}
+	}
+	if (why_starts(m.p, m.n, "Connection from ")) { /* 2.1 PROXY protocol listeners */
+		struct why_text a;
+		if (between(m, "Connection from ", " rejected, ", &a)) {
+			r->addr = a;
+			r->reason = why_find(m.p, m.n, "certificate") ? EVT_R_NOT_AUTHORIZED : EVT_R_PROTOCOL_ERROR;
+			r->closed_by = EVT_BY_BROKER;
+			r->confidence = EVT_CONF_STATED;
+			return r->kind = WHY_REC_CLOSE;
+		}
+		return r->kind = WHY_REC_NONE; /* "... negotiated TLSv1.3 cipher ..." */
+	}
+	if (why_starts(m.p, m.n, "Client from ")) { /* 2.1: "Client from A:P appears to be using TLS to ..." */
+		struct why_text a;
+		if (between(m, "Client from ", " appears", &a))
+			r->addr = a;
+		return r->kind = WHY_REC_NOTE;
+	}
+	if (why_starts(m.p, m.n, "Client ") && why_find(m.p, m.n, " negotiated ") && why_find(m.p, m.n, " cipher "))
+		return r->kind = WHY_REC_NONE;
+	if (between(m, "Client ", " has exceeded its receive-maximum quota", &r->id))
+		return r->kind = WHY_REC_NOTE; /* 2.1.1+ does not close for it: context */
+	if (between(m, "Client ", " sent topic with invalid UTF-8, disconnecting.", &r->id)) { /* 1.6 */
+		r->reason = EVT_R_TOPIC_NAME_INVALID;
+		r->closed_by = EVT_BY_BROKER;
+		return r->kind = WHY_REC_NOTE;
+	}
+	static const char *const by_ip[] = { "Empty subscription string from ", "Invalid subscription string from ",
+					     "Invalid QoS in subscription command from " };
+	for (size_t i = 0; i < sizeof by_ip / sizeof by_ip[0]; i++)
+		if (between(m, by_ip[i], ", disconnecting.", &r->addr)) { /* these name the ip, not the id */
+			r->reason = i < 2 ? EVT_R_TOPIC_FILTER_INVALID : EVT_R_MALFORMED_PACKET;
+			r->closed_by = EVT_BY_BROKER;
+			return r->kind = WHY_REC_NOTE;
+		}
 	if (why_starts(m.p, m.n, "Bad socket read/write on client ")) {
 		const char *e = why_find(m.p + 32, m.n - 32, ": ");
 		r->id.p = m.p + 32;
@@ -359,6 +626,8 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		r->confidence = EVT_CONF_GUESS;
 		return r->kind = WHY_REC_CLOSE;
 	}
+	if (why_starts(m.p, m.n, "Client ") && parse_close21(st, m, r))
+		return r->kind;
 	if (why_starts(m.p, m.n, "Client ") || why_starts(m.p, m.n, "Socket error on client ")) {
 		size_t pre = why_starts(m.p, m.n, "Client ") ? 7 : 23;
 		for (size_t i = 0; i < sizeof close_forms / sizeof close_forms[0]; i++) {
@@ -392,24 +661,13 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 							((c->rc >= 0) == (q->rc >= 0) && c->ts_us < q->ts_us)))
 						q = c;
 				}
-				r->id.p = NULL;
-				r->id.n = 0;
-				if (q) {
-					snprintf(st->addr_out, sizeof st->addr_out, "%s", q->addr);
-					r->addr.p = st->addr_out;
-					r->addr.n = strlen(st->addr_out);
-					if (q->id[0]) {
-						snprintf(st->id_out, sizeof st->id_out, "%s", q->id);
-						r->id.p = st->id_out;
-						r->id.n = strlen(st->id_out);
-					}
-					enum evt_reason cr = reason_from_connack(q->rc);
-					if (cr != EVT_R_NONE && cr != EVT_R_UNKNOWN) {
-						r->reason = cr; /* the CONNACK code it was sent is the exact reason */
-						r->confidence = EVT_CONF_STATED;
-					}
-					q->used = false;
-				}
+				borrow_pending(st, q, r);
+			} else if (is_ip(r->id.p, r->id.n)) {
+				/* 2.1.0 names a client without an id by its ip: a socket from there that never
+				 * got one says so (an accepted client's is no longer pending) */
+				struct mosq_pending *q = pending_find(st, r->id.p, r->id.n, true);
+				if (q)
+					borrow_pending(st, q, r);
 			}
 			return r->kind = WHY_REC_CLOSE;
 		}

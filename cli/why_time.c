@@ -81,15 +81,16 @@ size_t why_time_parse(const char *s, size_t n, int64_t *us, bool *zoned)
 		*us = secs * 1000000 + frac;
 		return i;
 	}
-	/* epoch seconds (mosquitto's log_timestamp without a format) */
+	/* epoch seconds (mosquitto's log_timestamp without a format), milliseconds, or microseconds
+	 * (EMQX's timestamp_format = epoch) */
 	size_t k = 0;
-	while (k < n && k < 12 && s[k] >= '0' && s[k] <= '9')
+	while (k < n && k < 17 && s[k] >= '0' && s[k] <= '9')
 		k++;
-	if (k >= 9 && k <= 11 && (k == n || s[k] < '0' || s[k] > '9')) {
+	if (((k >= 9 && k <= 11) || k == 13 || k == 16) && (k == n || s[k] < '0' || s[k] > '9')) {
 		int64_t v = 0;
 		for (size_t i = 0; i < k; i++)
 			v = v * 10 + (s[i] - '0');
-		*us = v * 1000000;
+		*us = k == 16 ? v : k == 13 ? v * 1000 : v * 1000000;
 		*zoned = true;
 		return k;
 	}

@@ -1,5 +1,6 @@
 """`wirewarden sniff` verdicts on captures of real sessions with mosquitto 2.0.11
-(tests/data/recorded, made by tests/tools/record_fixtures.py). The expected
+(tests/data/recorded, made by tests/tools/record_fixtures.py) and 2.1.2 (the same
+scenarios, tests/data/recorded-mosquitto21). The expected
 verdicts are labelled from mosquitto's own log of each scenario (the
 *.mosquitto.log kept beside each capture): the test checks both that the log
 says what the label claims and that wirewarden gives that verdict."""
@@ -11,6 +12,7 @@ import pytest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REC = os.path.join(TOP, "tests", "data", "recorded")
+REC21 = os.path.join(TOP, "tests", "data", "recorded-mosquitto21")
 WW = os.environ.get("WIREWARDEN", os.path.join(TOP, "build", "wirewarden"))
 
 # scenario -> [(client_id, reason, closed_by, confidence, a line mosquitto logged for it)]
@@ -153,3 +155,43 @@ def test_write_refuses_standard_input():
     r = subprocess.run([WW, "sniff", "-r", "-", "-w", "/tmp/x.pcapng"], capture_output=True, timeout=10)
     assert r.returncode == 2
     assert b"standard input" in r.stderr
+
+
+# mosquitto 2.1.2: the same scenarios. It tells an MQTT 5 client it takes over why (DISCONNECT 0x8E,
+# which 2.0.11 did not send): stated on the wire. Its log words the same events anew.
+CHANGED21 = {("takeover-v5", "session_taken_over"), ("twin-v5", "session_taken_over"),
+             ("sensor-2", "session_taken_over")}
+WORDS21 = [  # 2.0.11's words -> 2.1.2's (src/loop.c do_disconnect)
+    (r"(\S+) has exceeded timeout", r"\1 \[[^]]*\] disconnected: exceeded timeout"),
+    (r"^has exceeded timeout", r"disconnected: exceeded timeout"),
+    (r"(\S+) already connected(, closing old connection)?", r"\1 \[[^]]*\] disconnected: session taken over"),
+    (r"^already connected, closing old connection", r"disconnected: session taken over"),
+    (r"Client (\S+) closed its connection", r"Client \1 \[[^]]*\] disconnected: connection closed by client"),
+    (r"(\S+) disconnected due to oversize packet", r"\1 \[[^]]*\] disconnected: oversize packet"),
+    (r"version 2\.0\.11", r"version 2.1.2"),
+]
+
+
+def words21(logged):
+    import re
+    pattern = re.escape(logged)
+    for old, new in WORDS21:
+        if re.search(old, logged):
+            return re.sub(old, new, logged)
+    return pattern
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_verdict_matches_mosquitto21_log(scenario):
+    import re
+    log = open(os.path.join(REC21, scenario + ".mosquitto.log")).read()
+    lines = sniff_json(os.path.join(REC21, scenario + ".pcap"))
+    verdicts = [o for o in lines if o["type"] == "verdict"]
+    got = [(v.get("client_id"), v["reason"], v["closed_by"], v["confidence"]) for v in verdicts]
+    for cid, reason, by, conf, logged in EXPECTED[scenario]:
+        assert re.search(words21(logged), log, re.M), f"ground truth: mosquitto 2.1.2 did not log {words21(logged)!r}"
+        if (cid, reason) in CHANGED21:
+            conf = "stated"
+        assert (cid, reason, by, conf) in got, f"{scenario}: want {(cid, reason, by, conf)}, got {got}"
+    connects = [o for o in lines if o["type"] == "event" and o["name"] == "connect"]
+    assert len(verdicts) == len(connects)

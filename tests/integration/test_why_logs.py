@@ -19,6 +19,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 REC = os.path.join(TOP, "tests", "data", "recorded")
 LOGS = os.path.join(TOP, "tests", "data", "brokerlogs")
 RMQ = os.path.join(TOP, "tests", "data", "recorded-rabbitmq")
+REC21 = os.path.join(TOP, "tests", "data", "recorded-mosquitto21")
 WW = os.environ.get("WIREWARDEN", os.path.join(TOP, "build", "wirewarden"))
 
 
@@ -108,6 +109,37 @@ def test_every_recorded_scenario_joins_without_disagreeing(scenario):
     storms = [o for o in objs if o["type"] == "takeover_storm"]
     assert joined or storms or closes == 0
     assert len(joined) + sum(o["count"] for o in storms) >= min(closes, len(entries)) - 1
+
+
+def story(d, scenario):
+    """What `why` says of every client of one recorded scenario, capture and log together, in an order
+    that does not depend on ports or times: (client id, reason, closed by, sources, disagreements)."""
+    out = []
+    for o in objects("*", os.path.join(d, scenario + ".pcap"), os.path.join(d, scenario + ".mosquitto.log")):
+        if o["type"] != "session":
+            out.append(("storm", o["client_id"], o["count"]))
+            continue
+        dis = [x for x in o["disagreements"] if not x.startswith("timing")]
+        out.append((o["client_id"], o["reason"], o["closed_by"], tuple(kinds(o)), tuple(dis)))
+    return sorted(out)
+
+
+RECORDED21 = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(REC21, "*.pcap")))
+
+
+def test_mosquitto21_recordings_are_there():
+    assert len(RECORDED21) == len(RECORDED) and RECORDED21 == RECORDED
+
+
+@pytest.mark.parametrize("scenario", RECORDED21)
+def test_mosquitto21_log_tells_what_20_did(scenario):
+    """mosquitto 2.1 words its closes anew ("Client ID [A:P] disconnected: exceeded timeout.", no "already
+    connected" line, a client without an id named by its ip, "Bad client A:P ..."): each scenario recorded
+    with 2.1.2 reads as the same scenario recorded with 2.0.11, every connection's capture and log joined
+    and agreeing."""
+    got = story(REC21, scenario)
+    assert got == story(REC, scenario)
+    assert all(e[0] == "storm" or (e[3] == ("capture", "mosquitto log") and e[4] == ()) for e in got), got
 
 
 def test_refused_connect_known_by_address_in_the_log_by_id_on_the_wire():

@@ -229,6 +229,103 @@ static void test_mosquitto_refused_connect_gets_address_and_code(void **st)
 	assert_null(rec.addr.p);
 }
 
+/* mosquitto 2.1: lines recorded from 2.1.2 (tests/data/recorded-mosquitto21), 2.1.0's forms from its source */
+static void test_mosquitto_21(void **st)
+{
+	(void)st;
+	static const struct line_case closes[] = {
+		{ "2026-11-24T05:42:34: New client connected from 127.0.0.1:40000 as stuck-v311 (p4, c1, k2).", WHY_REC_OPEN,
+		  "stuck-v311", "127.0.0.1:40000", NULL },
+		{ "2026-11-24T05:42:38: Client stuck-v311 [127.0.0.1:40000] disconnected: exceeded timeout.", WHY_REC_CLOSE,
+		  "stuck-v311", "127.0.0.1:40000", "keepalive_timeout" },
+		{ "2026-11-24T05:42:24: Client twin-v311 [127.0.0.1:40002] disconnected: session taken over.", WHY_REC_CLOSE,
+		  "twin-v311", "127.0.0.1:40002", "session_taken_over" },
+		{ "2026-11-24T05:42:52: Client flooder-v5 [127.0.0.1:40003] disconnected.", WHY_REC_CLOSE, "flooder-v5", NULL,
+		  "client_disconnect" },
+		{ "2026-11-24T05:42:04: Client killed-v311 [127.0.0.1:58078] disconnected: connection closed by client.",
+		  WHY_REC_CLOSE, "killed-v311", NULL, "client_vanished" },
+		{ "2026-11-24T05:42:15: Client big-v311 [127.0.0.1:1] disconnected: oversize packet.", WHY_REC_CLOSE, NULL, NULL,
+		  "packet_too_large" },
+		{ "2026-11-24T05:42:15: Client k [::1:5000] disconnected: administrative action.", WHY_REC_CLOSE, "k", "::1:5000",
+		  "admin_disconnect" },
+		/* an id with brackets of its own */
+		{ "2026-11-24T05:42:15: Client a [b] c [127.0.0.1:7] disconnected: not authorised.", WHY_REC_CLOSE, "a [b] c",
+		  "127.0.0.1:7", "not_authorized" },
+		{ "2026-11-24T05:42:15: Client x [127.0.0.1:8] disconnected: Connection reset by peer.", WHY_REC_CLOSE, "x", NULL,
+		  "client_vanished" },
+		/* 2.1.0 */
+		{ "2026-11-24T05:42:15: Client twin disconnected, session taken over.", WHY_REC_CLOSE, "twin", NULL,
+		  "session_taken_over" },
+		{ "2026-11-24T05:42:15: Client c disconnected, bad username or password.", WHY_REC_CLOSE, "c", NULL, "auth_failed" },
+	};
+	reset();
+	expect_lines(&why_format_mosquitto, closes, N_CASES(closes));
+	parse(&why_format_mosquitto, closes[0].line);
+	assert_int_equal(rec.level, 4); /* 2.1 numbers levels as MQTT does */
+	parse(&why_format_mosquitto, "2026-11-24T05:42:34: New client connected from 127.0.0.1:1 as old (p2, c1, k2).");
+	assert_int_equal(rec.level, 4);
+
+	/* a refused CONNECT: 2.1 names the client by its ip; the CONNACK code says why */
+	reset();
+	parse(&why_format_mosquitto, "2026-11-24T05:41:37: New connection from 127.0.0.1:37922 on port 39049.");
+	parse(&why_format_mosquitto, "2026-11-24T05:41:37: Sending CONNACK to raw-auth-method (0, 140)");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:41:37: Client 127.0.0.1 [127.0.0.1:37922] disconnected: used disallowed feature (QoS too high, retain not supported, or bad AUTH method)."),
+			 WHY_REC_CLOSE);
+	assert_text(rec.addr, "127.0.0.1:37922");
+	assert_reason(rec.reason, "bad_auth_method");
+	reset();
+	parse(&why_format_mosquitto, "2026-11-24T05:41:37: New connection from 10.0.0.3:1000 on port 1883.");
+	parse(&why_format_mosquitto, "2026-11-24T05:41:37: Sending CONNACK to 10.0.0.3 (0, 5)");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:41:37: Client 10.0.0.3 disconnected, not authorised."),
+			 WHY_REC_CLOSE); /* 2.1.0 */
+	assert_null(rec.id.p);
+	assert_text(rec.addr, "10.0.0.3:1000");
+	assert_reason(rec.reason, "not_authorized");
+
+	/* lines naming the address explain the close of that address that follows */
+	reset();
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:41:31: Bad client 127.0.0.1:39340 sending multiple CONNECT messages."),
+			 WHY_REC_NOTE);
+	assert_null(rec.id.p);
+	assert_text(rec.addr, "127.0.0.1:39340");
+	parse(&why_format_mosquitto, "2026-11-24T05:41:31: Client bad [127.0.0.1:39340] disconnected: protocol error.");
+	assert_text(rec.id, "bad");
+	assert_reason(rec.reason, "protocol_error_second_connect");
+	parse(&why_format_mosquitto, "2026-11-24T05:41:36: New connection from 127.0.0.1:33646 on port 54849.");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:41:36: Protocol error from 127.0.0.1:33646: First packet not CONNECT (30)."),
+			 WHY_REC_NOTE);
+	parse(&why_format_mosquitto, "2026-11-24T05:41:36: Client 127.0.0.1 [127.0.0.1:33646] disconnected: protocol error.");
+	assert_null(rec.id.p);
+	assert_reason(rec.reason, "first_packet_not_connect");
+	/* another address's note does not explain this close */
+	parse(&why_format_mosquitto, "2026-11-24T05:41:36: Protocol error from 127.0.0.1:1: First packet not CONNECT (30).");
+	parse(&why_format_mosquitto, "2026-11-24T05:41:36: Client c [127.0.0.1:2] disconnected: protocol error.");
+	assert_reason(rec.reason, "protocol_error");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:41:36: Protocol error from c1: RESERVED packet."), WHY_REC_NOTE);
+	assert_text(rec.id, "c1");
+
+	/* context, not closes */
+	reset();
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Client rm-v5 has exceeded its receive-maximum quota. This behaviour must be fixed on the client."),
+			 WHY_REC_NOTE);
+	assert_text(rec.id, "rm-v5");
+	assert_int_equal(rec.reason, EVT_R_NONE);
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Client c negotiated TLSv1.3 cipher TLS_AES_256_GCM_SHA384"),
+			 WHY_REC_NONE);
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Connection from 127.0.0.1:5 rejected, client did not provide a certificate."),
+			 WHY_REC_CLOSE);
+	assert_text(rec.addr, "127.0.0.1:5");
+	/* the ip-named subscription notes (every version) */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Empty subscription string from 127.0.0.1, disconnecting."),
+			 WHY_REC_NOTE);
+	assert_null(rec.id.p);
+	assert_text(rec.addr, "127.0.0.1");
+	/* 1.6 */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Client c sent topic with invalid UTF-8, disconnecting."),
+			 WHY_REC_NOTE);
+	assert_text(rec.id, "c");
+}
+
 static void test_mosquitto_notes_shutdown_and_noise(void **st)
 {
 	(void)st;
@@ -467,6 +564,43 @@ static void test_emqx_lines(void **st)
 	};
 	reset();
 	expect_lines(&why_format_emqx, lines, N_CASES(lines));
+	/* lines as v5.8.9's own formatter (emqx_logger_textfmt) prints EMQX's logger calls */
+	static const struct line_case v58[] = {
+		{ "2026-11-24T13:34:10.446717+08:00 [info] msg: terminate, peername: 127.0.0.1:51234, reason: {shutdown,idle_timeout}",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:51234", "connect_timeout" },
+		{ "2026-11-24T13:34:10.462225+08:00 [warning] tag: AUTHN, clientid: c1, msg: authentication_failure, peername: 127.0.0.1:51234, username: alice, reason: bad_username_or_password",
+		  WHY_REC_NOTE, "c1", NULL, "auth_failed" },
+		{ "2026-11-24T13:34:10.462387+08:00 [warning] tag: AUTHZ, clientid: c1, msg: cannot_publish_to_topic_due_to_not_authorized, peername: 127.0.0.1:51234, username: alice, topic: t/1, reason: not_authorized",
+		  WHY_REC_NOTE, "c1", NULL, "not_authorized" },
+		{ "2026-11-24T13:34:10.461907+08:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:51234, username: alice, reason: {shutdown,#{cause => frame_too_large,clientid => <<\"c1\">>,limit => 1024,peername => {{127,0,0,1},51234},proto_name => <<\"MQTT\">>,proto_ver => 4,received => 2048,shutdown_count => frame_too_large,sockname => {{127,0,0,1},1883},username => <<\"alice\">>}}",
+		  WHY_REC_CLOSE, "c1", "127.0.0.1:51234", "packet_too_large" },
+		{ "2026-11-24T13:36:13.332559+08:00 [info] clientid: dev-42, msg: terminate, peername: 192.168.1.20:53211, reason: {shutdown,#{clientid => <<\"dev-42\">>,peername => {{192,168,1,20},53211},proto_name => <<\"MQTT\">>,proto_ver => 4,reason => bad_frame_header,shutdown_count => frame_error,sockname => {{10,0,0,1},1883}}}",
+		  WHY_REC_CLOSE, "dev-42", NULL, "malformed_packet" },
+		{ "2026-11-24T13:36:13.331276+08:00 [debug] tag: MQTT, clientid: dev-42, msg: mqtt_packet_sent, peername: 192.168.1.20:53211, packet: CONNACK(Q0, R0, D0, AckFlags=0, ReasonCode=0)",
+		  WHY_REC_OPEN, "dev-42", "192.168.1.20:53211", NULL },
+		{ "2026-11-24T13:36:13.331276+08:00 [debug] tag: MQTT, clientid: dev-42, msg: mqtt_packet_sent, peername: 192.168.1.20:53211, packet: CONNACK(Q0, R0, D0, AckFlags=0, ReasonCode=134)",
+		  WHY_REC_UNKNOWN, "dev-42", NULL, NULL },
+		{ "2026-11-24T13:36:13.331329+08:00 [debug] tag: MQTT, clientid: dev-42, msg: mqtt_packet_received, peername: 192.168.1.20:53211, packet: DISCONNECT(Q0, R0, D0, ReasonCode=4)",
+		  WHY_REC_UNKNOWN, "dev-42", NULL, NULL },
+		{ "2026-11-24T13:36:13.330743+08:00 [warning] clientid: c1, msg: packet_is_discarded, peername: 127.0.0.1:1, reason: frame_is_too_large",
+		  WHY_REC_UNKNOWN, "c1", NULL, NULL },
+		{ "2026-11-24T13:36:13.331096+08:00 [critical] msg: received_terminate_signal", WHY_REC_SHUTDOWN, NULL, NULL,
+		  "server_shutdown" },
+		{ "2026-11-24T05:34:10.671852+00:00 [info] clientid: c1, msg: terminate, mfa: emqx_connection:terminate/2(666), peername: ::1:51234, username: alice, reason: {shutdown,discarded}",
+		  WHY_REC_CLOSE, "c1", "::1:51234", "session_taken_over" },
+		{ "2026-11-24T05:34:10.671852+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:1, reason: {shutdown,expired}",
+		  WHY_REC_CLOSE, "c1", NULL, "unknown" },
+	};
+	reset();
+	expect_lines(&why_format_emqx, v58, N_CASES(v58));
+	/* a value holding ", " inside parentheses is one value */
+	parse(&why_format_emqx, "2026-11-24T13:36:13.331276+08:00 [debug] tag: MQTT, clientid: c, msg: mqtt_packet_received, peername: 1.2.3.4:5, packet: CONNECT(Q0, R0, D0, ClientId=c, KeepAlive=60), reason: x");
+	assert_text(rec.addr, "1.2.3.4:5");
+	/* timestamp_format = epoch: microseconds */
+	assert_int_equal(parse(&why_format_emqx, "1795498450671654 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:51234, username: alice, reason: {shutdown,kicked}"),
+			 WHY_REC_CLOSE);
+	assert_int_equal(rec.ts_us, 1795498450671654);
+	assert_reason(rec.reason, "admin_disconnect");
 }
 
 /* ---- RabbitMQ: 3.10 lines recorded (tests/data/recorded-rabbitmq), 3.12+ from the source ---- */
@@ -793,6 +927,7 @@ int main(void)
 		cmocka_unit_test(test_mosquitto_open),
 		cmocka_unit_test(test_mosquitto_closes),
 		cmocka_unit_test(test_mosquitto_refused_connect_gets_address_and_code),
+		cmocka_unit_test(test_mosquitto_21),
 		cmocka_unit_test(test_mosquitto_notes_shutdown_and_noise),
 		cmocka_unit_test(test_amps_seed_lines),
 		cmocka_unit_test(test_amps_reason_words),
