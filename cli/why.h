@@ -74,6 +74,7 @@ struct why_group {
 	int64_t offset_us;
 	char offset_how[200];
 	int64_t last_ts;
+	size_t closes; /* close lines read, of any client: none at all says the log leaves them out */
 	/* open sessions by client id: a small chained hash over indexes into why.s */
 	int *open_head;      /* WHY_OPEN_BUCKETS heads, -1 empty */
 	int *open_next;      /* per session index, grows with why.s */

@@ -226,6 +226,7 @@ static void on_record(struct why *w, int gi, const struct why_rec *r, struct why
 	}
 	if (r->kind == WHY_REC_NONE)
 		return;
+	g->closes += r->kind == WHY_REC_CLOSE || r->kind == WHY_REC_SHUTDOWN;
 	text_copy(id, sizeof id, r->id);
 	text_copy(addr, sizeof addr, r->addr);
 	if (w->summary) {

@@ -56,6 +56,9 @@ struct why_format {
 	 * authentication in other words. (mosquitto's "not authorised" covers
 	 * both, and the wire's credentials then tell them apart.) */
 	bool says_auth_apart;
+	/* What to tell an operator whose log of this broker has no close line at all
+	 * (the broker's default settings leave them out), or NULL. */
+	const char *no_close_hint;
 	/* Reads one line (no newline) into <r>; returns r->kind. */
 	enum why_rec_kind (*parse)(void *state, const char *line, size_t n, struct why_rec *r);
 };

@@ -230,5 +230,7 @@ const struct why_format why_format_emqx = {
 	 * emqx_channel connection_expire): the wire's credentials tell them apart as for mosquitto */
 	.state_size = 1,
 	.says_auth_apart = false,
+	.no_close_hint = "no `terminate` line in it: EMQX writes them at level info and logs at warning by default "
+			 "(`emqx ctl log set-level info`)",
 	.parse = emqx_parse,
 };

@@ -260,5 +260,7 @@ const struct why_format why_format_hivemq = {
 	.looks_like = hive_looks_like,
 	.state_size = sizeof(struct hive_state),
 	.says_auth_apart = true,
+	.no_close_hint = "no client line in it: HiveMQ writes sessions to event.log only (not hivemq.log or the "
+			 "console): pass event.log",
 	.parse = hive_parse,
 };

@@ -692,5 +692,7 @@ const struct why_format why_format_mosquitto = {
 	.name = "mosquitto",
 	.looks_like = mosq_looks_like,
 	.state_size = sizeof(struct mosq_state),
+	.no_close_hint = "no close line in it: mosquitto writes them at log_type notice (`log_type all`, or "
+			 "`notice` with `error` and `warning`)",
 	.parse = mosq_parse,
 };

@@ -163,8 +163,11 @@ void why_print_text(const struct why *w, FILE *out)
 	size_t c = count_sessions(w, it, n);
 	fprintf(out, "%zu session%s of %s\n", c, c == 1 ? "" : "s", w->pattern);
 	for (int gi = 0; gi < WHY_GROUPS; gi++)
-		if (w->groups[gi].used)
+		if (w->groups[gi].used) {
 			fprintf(out, "  %s: %s\n", w->groups[gi].fmt->name, w->groups[gi].offset_how);
+			if (!w->groups[gi].closes && w->groups[gi].fmt->no_close_hint)
+				fprintf(out, "  %s: %s\n", w->groups[gi].fmt->name, w->groups[gi].fmt->no_close_hint);
+		}
 	for (size_t i = 0; it && i < n; i++) {
 		if (it[i].kind == 0)
 			print_story_text(w, &w->stories[it[i].i], out);

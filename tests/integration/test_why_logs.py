@@ -466,6 +466,20 @@ def test_hivemq_ce_closes_are_one_line(tmp_path):
     assert ("stay", "client_vanished") in alone and ("idle", "keepalive_timeout") in alone
 
 
+def test_a_log_that_leaves_closes_out_says_how_to_get_them(tmp_path):
+    """EMQX logs at warning by default, where its terminate lines are not written; HiveMQ writes
+    sessions to event.log only. A log of either with no close line at all says so."""
+    emqx = tmp_path / "emqx.log"
+    emqx.write_text("2026-11-24T13:34:10.462225+08:00 [warning] tag: AUTHN, clientid: c1, msg: authentication_failure, "
+                    "peername: 127.0.0.1:51234, username: alice, reason: bad_username_or_password\n")
+    out = why("c1", str(emqx)).stdout.decode()
+    assert "emqx ctl log set-level info" in out
+    assert "set-level" not in why("c1", os.path.join(LOGS, "emqx.log")).stdout.decode()
+    assert "pass event.log" in why("xxxx", os.path.join(LOGS, "hivemq.log")).stdout.decode()
+    assert "pass event.log" not in why("xxxx", os.path.join(LOGS, "hivemq.log"),
+                                       os.path.join(LOGS, "event.log")).stdout.decode()
+
+
 def test_emqx_lines():
     by = {}
     for s in sessions("c*", os.path.join(LOGS, "emqx.log")):
