@@ -283,20 +283,8 @@ static const struct close_form close_forms[] = {
 	{ " disconnected due to using not allowed feature (QoS too high, retain not supported, or bad AUTH method).",
 	  EVT_R_QOS_NOT_SUPPORTED, EVT_BY_BROKER, EVT_CONF_GUESS },
 	{ " been disconnected by administrative action.", EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER, EVT_CONF_STATED },
-	/* 2.1.0's new reason codes (2.1.1 words them as close21 below) */
-	{ " disconnected, session taken over.", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED },
+	/* 2.1.0's new reason codes: " disconnected, <reason_words>." */
 	{ " disconnected due to exceeding the receive maximum.", EVT_R_RECEIVE_MAXIMUM_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, implementation specific error.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, client identifier not valid.", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, bad username or password.", EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, server unavailable.", EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, server busy.", EVT_R_SERVER_BUSY, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, client banned.", EVT_R_BANNED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, bad authentication method.", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, quota exceeded.", EVT_R_QUOTA_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, connection rate exceeded.", EVT_R_CONNECTION_RATE_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, topic alias invalid.", EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ " disconnected, non-matching http origin.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_GUESS },
 	/* 1.x: connection lost or any other socket error; the broker cannot tell which side ended it */
 	{ ", disconnecting.", EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN, EVT_CONF_GUESS },
 };
@@ -318,18 +306,41 @@ static const struct close_form close21[] = {
 	  EVT_BY_BROKER, EVT_CONF_GUESS },
 	{ ": administrative action.", EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ ": receive maximum exceeded.", EVT_R_RECEIVE_MAXIMUM_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": implementation specific error.", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": client identifier not valid.", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": bad username or password.", EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": server unavailable.", EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": server busy.", EVT_R_SERVER_BUSY, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": client banned.", EVT_R_BANNED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": bad authentication method.", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": quota exceeded.", EVT_R_QUOTA_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": connection rate exceeded.", EVT_R_CONNECTION_RATE_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": topic alias invalid.", EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": non-matching http origin.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_GUESS },
 };
+
+/* 2.1's words for the MQTT 5 reason codes 2.0 had no sentence for, after
+ * "Client ID disconnected, " (2.1.0) and "Client ID [A:P] disconnected: " (2.1.1+), then ".". */
+static const struct close_form reason_words[] = {
+	{ "session taken over", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "implementation specific error", EVT_R_IMPLEMENTATION_SPECIFIC_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "client identifier not valid", EVT_R_CLIENT_ID_REJECTED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "bad username or password", EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "server unavailable", EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "server busy", EVT_R_SERVER_BUSY, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "client banned", EVT_R_BANNED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "bad authentication method", EVT_R_BAD_AUTH_METHOD, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "quota exceeded", EVT_R_QUOTA_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "connection rate exceeded", EVT_R_CONNECTION_RATE_EXCEEDED, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "topic alias invalid", EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER, EVT_CONF_STATED },
+	{ "non-matching http origin", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_GUESS },
+};
+
+/* The close form whose tail <p,n> is, from <forms> (<n_forms> of them); with <words>, <p,n> is
+ * "<sep>WORDS." for one of reason_words. NULL if none. */
+static const struct close_form *form_of(const char *p, size_t n, const struct close_form *forms, size_t n_forms,
+					 const char *sep)
+{
+	for (size_t i = 0; i < n_forms; i++)
+		if (n == strlen(forms[i].tail) && memcmp(p, forms[i].tail, n) == 0)
+			return &forms[i];
+	size_t k = strlen(sep);
+	if (n < k + 2 || memcmp(p, sep, k) != 0 || p[n - 1] != '.')
+		return NULL;
+	for (size_t i = 0; i < sizeof reason_words / sizeof reason_words[0]; i++)
+		if (n - k - 1 == strlen(reason_words[i].tail) && memcmp(p + k, reason_words[i].tail, n - k - 1) == 0)
+			return &reason_words[i];
+	return NULL;
+}
 
 /* Lines naming one client that explain the close that follows them. */
 struct note_form {
@@ -436,13 +447,12 @@ static bool parse_close21(struct mosq_state *st, struct why_text m, struct why_r
 	r->reason = EVT_R_CLIENT_VANISHED; /* "...: strerror." or "bad socket read/write: ...": the broker cannot tell */
 	r->closed_by = EVT_BY_UNKNOWN;
 	r->confidence = EVT_CONF_GUESS;
-	for (size_t i = 0; i < sizeof close21 / sizeof close21[0]; i++)
-		if (tail.n == strlen(close21[i].tail) && memcmp(tail.p, close21[i].tail, tail.n) == 0) {
-			r->reason = close21[i].reason;
-			r->closed_by = close21[i].by;
-			r->confidence = close21[i].conf;
-			break;
-		}
+	const struct close_form *f = form_of(tail.p, tail.n, close21, sizeof close21 / sizeof close21[0], ": ");
+	if (f) {
+		r->reason = f->reason;
+		r->closed_by = f->by;
+		r->confidence = f->conf;
+	}
 	/* no client id: 2.1 writes the ip in its place */
 	size_t ip_n = addr.n;
 	while (ip_n > 0 && addr.p[ip_n - 1] != ':')
@@ -630,18 +640,24 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		return r->kind;
 	if (why_starts(m.p, m.n, "Client ") || why_starts(m.p, m.n, "Socket error on client ")) {
 		size_t pre = why_starts(m.p, m.n, "Client ") ? 7 : 23;
-		for (size_t i = 0; i < sizeof close_forms / sizeof close_forms[0]; i++) {
-			const struct close_form *f = &close_forms[i];
-			if (!ends_with(m, f->tail) || m.n <= pre + strlen(f->tail))
-				continue;
-			if (pre == 23 && f->reason != EVT_R_CLIENT_VANISHED)
-				continue;
+		const struct close_form *f = NULL;
+		size_t tail = 0;
+		for (size_t i = 0; i < sizeof close_forms / sizeof close_forms[0] && !f; i++) {
+			tail = strlen(close_forms[i].tail);
+			if (ends_with(m, close_forms[i].tail) && m.n > pre + tail &&
+			    (pre == 7 || close_forms[i].reason == EVT_R_CLIENT_VANISHED))
+				f = &close_forms[i];
+		}
+		/* 2.1.0: "Client ID disconnected, <reason_words>." */
+		const char *comma = pre == 7 && !f ? why_find(m.p + pre, m.n - pre, " disconnected, ") : NULL;
+		if (comma && (f = form_of(comma + 13, m.n - (size_t)(comma + 13 - m.p), NULL, 0, ", ")) != NULL)
+			tail = m.n - (size_t)(comma - m.p);
+		if (f) {
 			r->id.p = m.p + pre;
-			r->id.n = m.n - pre - strlen(f->tail);
+			r->id.n = m.n - pre - tail;
 			r->reason = f->reason;
 			r->closed_by = f->by;
 			r->confidence = f->conf;
-			break;
 		}
 		if (!r->id.p && why_find(m.p, m.n, " disconnected: ")) { /* MOSQ_ERR_ERRNO: "...: strerror." */
 			const char *e = why_find(m.p, m.n, " disconnected: ");
