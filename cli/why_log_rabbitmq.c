@@ -217,9 +217,21 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 	}
 	if (named(m, "MQTT closing connection ", ": ", r, NULL)) /* the management API or rabbitmqctl */
 		return closed(r, EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER, EVT_CONF_STATED);
-	static const char code_is[] = " with Connect Reason Code ";
+	/* 3.13+ writes the v5 code (decimal, for 3.1.1 clients too), 3.12 the 3.1.1 return code */
+	static const char code_is[] = " with Connect Reason Code ", rc3_is[] = " with CONNACK return code ";
 	if (named(m, "Rejected MQTT connection ", code_is, r, &q))
 		return closed(r, connack_reason(q + sizeof code_is - 1, end), EVT_BY_BROKER, EVT_CONF_STATED);
+	if (named(m, "Rejected MQTT connection ", rc3_is, r, &q))
+		return closed(r, connack_reason(q + sizeof rc3_is - 1, end), EVT_BY_BROKER, EVT_CONF_STATED);
+	/* lines without the connection's name: its pid's slot names it (3.13+, 4.3+) */
+	if (why_starts(m.p, m.n, "MQTT packet size (") && why_find(m.p, m.n, " exceeds mqtt.max_packet_size_authenticated"))
+		return closed(r, EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED);
+	if (why_starts(m.p, m.n, "CONNECT packet size (") && why_find(m.p, m.n, "max_packet_size_unauthenticated"))
+		return decided(r, WHY_REC_NOTE, EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED);
+	if (why_starts(m.p, m.n, "Terminating MQTT connection because consuming ")) /* "queue '...' ... is down." */
+		return closed(r, EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED);
+	if (why_starts(m.p, m.n, "Terminating MQTT connection because consumer on ") && why_find(m.p, m.n, " timed out"))
+		return closed(r, EVT_R_SLOW_CONSUMER, EVT_BY_BROKER, EVT_CONF_STATED); /* deliveries unacked past consumer_timeout */
 	if (named(m, "MQTT connection ", " is closing due to ", r, &q)) {
 		if (why_starts(q, (size_t)(end - q), " is closing due to an authentication failure"))
 			return closed(r, EVT_R_AUTH_FAILED, EVT_BY_BROKER, EVT_CONF_STATED);
@@ -237,8 +249,12 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 			return closed(r, why, EVT_BY_BROKER, EVT_CONF_STATED);
 		}
 	}
-	if (named(m, "MQTT protocol error on connection ", ": ", r, NULL))
-		return closed(r, EVT_R_PROTOCOL_ERROR, EVT_BY_BROKER, EVT_CONF_STATED);
+	if (named(m, "MQTT protocol error on connection ", ": ", r, &q)) {
+		/* 3.13+: after its QoS 2 / Topic Alias warning the close says only that the server chose to:
+		 * the warning, a note, names the reason */
+		bool server = why_starts(q, (size_t)(end - q), ": {disconnect,server_initiated}");
+		return closed(r, server ? EVT_R_NONE : EVT_R_PROTOCOL_ERROR, EVT_BY_BROKER, EVT_CONF_STATED);
+	}
 	if (named(m, "MQTT detected a framing error on connection ", ": ", r, NULL) ||
 	    named(m, "MQTT detected a packet error on connection ", ": ", r, NULL) ||
 	    named(m, "Unparseable MQTT packet received from connection ", NULL, r, NULL) ||
@@ -253,20 +269,28 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 	/* notes: what the close of the same process will be about */
 	if (why_starts(m.p, m.n, "MQTT login failed") || why_starts(m.p, m.n, "MQTT connection failed: access refused")) {
 		/* "... authentication failed: R", "... no password provided"; "... virtual host access not
-		 * allowed", "access refused ...", "can only connect via localhost" */
-		bool authz = why_find(m.p, m.n, "access not allowed") || why_find(m.p, m.n, "access refused") ||
-			     why_find(m.p, m.n, "can only connect via localhost");
-		return decided(r, WHY_REC_NOTE, authz ? EVT_R_NOT_AUTHORIZED : EVT_R_AUTH_FAILED, EVT_BY_BROKER,
-			       EVT_CONF_STATED);
+		 * allowed", "can only connect via localhost"; 3.12+: "access refused for user 'U':<why>" is the
+		 * authentication (CONNACK 134), "... for user 'U' to vhost 'V'" the authorization */
+		bool authz = why_find(m.p, m.n, "access not allowed") || why_find(m.p, m.n, "can only connect via localhost") ||
+			     (why_find(m.p, m.n, "access refused") && (why_find(m.p, m.n, "' to vhost '") ||
+								      !why_find(m.p, m.n, "access refused for user '")));
+		enum evt_reason why = authz ? EVT_R_NOT_AUTHORIZED : EVT_R_AUTH_FAILED;
+		if (why_find(m.p, m.n, "token has expired"))
+			why = EVT_R_CREDENTIALS_EXPIRED;
+		else if (why_starts(m.p, m.n, "MQTT login failed: client_id in the certificate"))
+			why = EVT_R_CLIENT_ID_REJECTED;
+		return decided(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if ((q = why_find(m.p, m.n, ". Disconnecting MQTT client "))) {
 		r->id.p = q + 28;
 		r->id.n = (size_t)(end - r->id.p);
-		bool qos2 = why_starts(m.p, m.n, "Received a PUBLISH with QoS2");
-		return decided(r, WHY_REC_NOTE, qos2 ? EVT_R_QOS_NOT_SUPPORTED : EVT_R_TOPIC_ALIAS_INVALID, EVT_BY_BROKER,
-			       EVT_CONF_STATED);
+		/* an unknown alias is sent as 0x82 (protocol error), an invalid one as 0x94 */
+		enum evt_reason why = why_starts(m.p, m.n, "Received a PUBLISH with QoS2") ? EVT_R_QOS_NOT_SUPPORTED
+				      : why_starts(m.p, m.n, "Unknown Topic Alias")	    ? EVT_R_PROTOCOL_ERROR
+										    : EVT_R_TOPIC_ALIAS_INVALID;
+		return decided(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
-	if (why_starts(m.p, m.n, "RabbitMQ is asked to stop"))
+	if (why_starts(m.p, m.n, "RabbitMQ is asked to stop") || (m.n < 80 && why_find(m.p, m.n, " is asked to stop...")))
 		return decided(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
 	return r->kind = WHY_REC_UNKNOWN;
 }

@@ -684,6 +684,35 @@ static void test_rabbitmq_lines(void **st)
 	expect_lines(&why_format_rabbitmq, v310, N_CASES(v310));
 	reset();
 	expect_lines(&why_format_rabbitmq, v312, N_CASES(v312));
+	/* 3.12's refusal wording, and 3.13-4.3 lines from the source (deps/rabbitmq_mqtt) */
+	static const struct line_case v4[] = {
+		{ "2024-01-15 10:00:10.000000+00:00 [error] <0.1240.0> Rejected MQTT connection 127.0.0.1:52540 -> 127.0.0.1:1883 with CONNACK return code 4",
+		  WHY_REC_CLOSE, NULL, "127.0.0.1:52540", "auth_failed" },
+		{ "2024-01-15 10:00:11.000000+00:00 [info] <0.1250.0> Accepted MQTT connection 10.0.0.9:5000 -> 10.0.0.1:1883 for client ID big",
+		  WHY_REC_OPEN, "big", NULL, NULL },
+		{ "2024-01-15 10:00:12.000000+00:00 [error] <0.1250.0> MQTT packet size (300000 bytes, type 3) exceeds mqtt.max_packet_size_authenticated (262144 bytes)",
+		  WHY_REC_CLOSE, "big", "10.0.0.9:5000", "packet_too_large" },
+		{ "2024-01-15 10:00:13.000000+00:00 [info] <0.1251.0> Accepted MQTT connection 10.0.0.9:5001 -> 10.0.0.1:1883 for client ID lazy",
+		  WHY_REC_OPEN, "lazy", NULL, NULL },
+		{ "2024-01-15 10:00:14.000000+00:00 [info] <0.1251.0> Terminating MQTT connection because consumer on queue 'mqtt-subscription-lazyqos1' in vhost '/' timed out",
+		  WHY_REC_CLOSE, "lazy", NULL, "slow_consumer" },
+		{ "2024-01-15 10:00:15.000000+00:00 [info] <0.1252.0> Accepted MQTT connection 10.0.0.9:5002 -> 10.0.0.1:1883 for client ID a2",
+		  WHY_REC_OPEN, "a2", NULL, NULL },
+		{ "2024-01-15 10:00:16.000000+00:00 [warning] <0.1252.0> Unknown Topic Alias: 7. Disconnecting MQTT client a2",
+		  WHY_REC_NOTE, "a2", NULL, "protocol_error" },
+		{ "2024-01-15 10:00:16.000100+00:00 [error] <0.1252.0> MQTT protocol error on connection 10.0.0.9:5002 -> 10.0.0.1:1883: {disconnect,server_initiated}",
+		  WHY_REC_CLOSE, "a2", NULL, NULL },
+		{ "2024-01-15 10:00:17.000000+00:00 [error] <0.1253.0> MQTT connection failed: access refused for user 'bob':user 'bob' - invalid credentials",
+		  WHY_REC_NOTE, NULL, NULL, "auth_failed" },
+		{ "2024-01-15 10:00:17.000000+00:00 [error] <0.1253.0> MQTT connection failed: access refused for user 'bob' to vhost 'v'",
+		  WHY_REC_NOTE, NULL, NULL, "not_authorized" },
+		{ "2024-01-15 10:00:18.000000+00:00 [info] <0.1254.0> Acme MQ is asked to stop...", WHY_REC_SHUTDOWN, NULL, NULL,
+		  "server_shutdown" },
+	};
+	reset();
+	expect_lines(&why_format_rabbitmq, v4, N_CASES(v4));
+	assert_int_equal(parse(&why_format_rabbitmq, v4[7].line), WHY_REC_CLOSE);
+	assert_int_equal(rec.reason, EVT_R_NONE); /* the warning before it says why */
 	/* a RabbitMQ line is not EMQX's, nor the other way round */
 	const char *emqx = "2024-01-10T10:11:12.345678+00:00 [info] clientid: c1, msg: terminate, peername: 127.0.0.1:5678, reason: {shutdown,tcp_closed}";
 	assert_false(why_format_rabbitmq.looks_like(emqx, strlen(emqx)));
