@@ -174,6 +174,17 @@ static bool log_said_it(const struct why *w, const struct why_session *p)
 	       strcmp(p->reason, "not_authorized") == 0;
 }
 
+/* Whether one of <a>, <b> is a bare ip and the other that ip with a port. */
+static bool same_host_portless(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	if (na == 0 || nb == 0 || na == nb)
+		return false;
+	const char *bare = na < nb ? a : b, *full = na < nb ? b : a;
+	size_t n = na < nb ? na : nb;
+	return !strchr(bare, ':') && strncmp(bare, full, n) == 0 && full[n] == ':';
+}
+
 static bool joinable(const struct why *w, const struct why_story *st, const struct why_session *s)
 {
 	for (unsigned m = 0; m < st->n; m++) {
@@ -190,10 +201,12 @@ static bool joinable(const struct why *w, const struct why_story *st, const stru
 		return false;
 	if (h->client[0] && s->client[0] && strchr(h->client, ':') && strchr(s->client, ':') && !same_addr)
 		return false; /* both name the connection's port and they differ */
-	int64_t tol = h->group < 0 && s->group < 0 ? WIRE_TOL_US : JOIN_TOL_US;
+	int64_t tol = h->group < 0 && s->group < 0 ? WIRE_TOL_US : JOIN_TOL_US, end_tol = tol;
 	if (same_addr && same_id)
-		tol = SAME_SOCKET_TOL_US; /* one socket: only the times of its close may differ */
-	if (h->end_us >= 0 && s->end_us >= 0 && llabs(h->end_us - s->end_us) > tol &&
+		tol = end_tol = SAME_SOCKET_TOL_US; /* one socket: only the times of its close may differ */
+	else if (same_id && same_host_portless(h->client, s->client))
+		end_tol = SAME_SOCKET_TOL_US; /* a log that names no ports (mosquitto 1.6): its start still has to agree */
+	if (h->end_us >= 0 && s->end_us >= 0 && llabs(h->end_us - s->end_us) > end_tol &&
 	    strcmp(h->reason, "still_open") != 0 && strcmp(s->reason, "still_open") != 0)
 		return false;
 	if (h->start_us >= 0 && s->start_us >= 0 && llabs(h->start_us - s->start_us) > tol)
@@ -481,7 +494,9 @@ void why_join(struct why *w)
 			if (!joinable(w, st, s))
 				continue;
 			int64_t d = llabs(ts - to) - (strcmp(o->client, s->client) == 0 ? 1000000 : 0);
-			if (d < best_d)
+			/* a tie (a log's whole seconds) goes to the story that ended first: sessions of one id
+			 * follow each other, the first to end on one side is the first on the other */
+			if (d <= best_d)
 				best_d = d, best = o->story;
 		}
 		if (best < 0) {

@@ -614,6 +614,12 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		return r->kind = WHY_REC_NONE;
 	if (between(m, "Client ", " has exceeded its receive-maximum quota", &r->id))
 		return r->kind = WHY_REC_NOTE; /* 2.1.1+ does not close for it: context */
+	if (why_starts(m.p, m.n, "Client ") && ends_with(m, ", disconnecting.") &&
+	    between(m, "Client ", " sent too large packet ", &r->id)) { /* 1.6: then "Socket error on client" */
+		r->reason = EVT_R_PACKET_TOO_LARGE;
+		r->closed_by = EVT_BY_BROKER;
+		return r->kind = WHY_REC_NOTE;
+	}
 	if (between(m, "Client ", " sent topic with invalid UTF-8, disconnecting.", &r->id)) { /* 1.6 */
 		r->reason = EVT_R_TOPIC_NAME_INVALID;
 		r->closed_by = EVT_BY_BROKER;

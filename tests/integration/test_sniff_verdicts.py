@@ -1,6 +1,6 @@
 """`wirewarden sniff` verdicts on captures of real sessions with mosquitto 2.0.11
-(tests/data/recorded, made by tests/tools/record_fixtures.py) and 2.1.2 (the same
-scenarios, tests/data/recorded-mosquitto21). The expected
+(tests/data/recorded, made by tests/tools/record_fixtures.py), 2.1.2 and 1.6.15 (the
+same scenarios, tests/data/recorded-mosquitto21 and -16). The expected
 verdicts are labelled from mosquitto's own log of each scenario (the
 *.mosquitto.log kept beside each capture): the test checks both that the log
 says what the label claims and that wirewarden gives that verdict."""
@@ -14,6 +14,7 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REC = os.path.join(TOP, "tests", "data", "recorded")
 REC21 = os.path.join(TOP, "tests", "data", "recorded-mosquitto21")
+REC16 = os.path.join(TOP, "tests", "data", "recorded-mosquitto16")
 WW = os.environ.get("WIREWARDEN", os.path.join(TOP, "build", "wirewarden"))
 
 # scenario -> [(client_id, reason, closed_by, confidence, a line mosquitto logged for it)]
@@ -155,27 +156,47 @@ WORDS21 = [  # 2.0.11's words -> 2.1.2's (src/loop.c do_disconnect)
 ]
 
 
-def words21(logged):
-    pattern = re.escape(logged)
-    for old, new in WORDS21:
+# 1.6.15: no MQTT 5 DISCONNECT for a malformed packet or a protocol error (inferred from the close);
+# a refused CONNECT is logged by its CONNACK code only; a lost client is a "Socket error".
+CHANGED16 = {("bad-publish-qos3-v5", "malformed_packet"): "inferred", ("bad-reserved-type0-v5", "protocol_error"): "inferred"}
+WORDS16 = [
+    (r"Client (\S+) closed its connection", r"Socket error on client \1, disconnecting"),
+    (r"(\S+) disconnected due to oversize packet", r"\1 sent too large packet"),
+    (r"^not authorised$", r"Sending CONNACK to \\S+ \\(0, (4|5|135)\\)"),
+    (r"^malformed packet$", r"Invalid QoS in PUBLISH from \\S+, disconnecting"),
+    (r"version 2\.0\.11", r"version 1.6.15"),
+]
+
+
+def words_of(version, logged):
+    """What mosquitto <version> wrote where 2.0.11 wrote <logged>, as a pattern."""
+    table = {"2.0.11": [], "2.1.2": WORDS21, "1.6.15": WORDS16}[version]
+    for old, new in table:
         if re.search(old, logged):
             return re.sub(old, new, logged)
-    return pattern
+    return re.escape(logged)
 
 
-@pytest.mark.parametrize("version", ["2.0.11", "2.1.2"])
+def expected_confidence(version, cid, reason, conf):
+    if version == "2.1.2" and (cid, reason) in CHANGED21:
+        return "stated"
+    if version == "1.6.15":
+        return CHANGED16.get((cid, reason), conf)
+    return conf
+
+
+@pytest.mark.parametrize("version", ["2.0.11", "2.1.2", "1.6.15"])
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_verdict_matches_mosquitto_log(scenario, version):
-    d = REC if version == "2.0.11" else REC21
+    d = {"2.0.11": REC, "2.1.2": REC21, "1.6.15": REC16}[version]
     log = open(os.path.join(d, scenario + ".mosquitto.log")).read()
     lines = sniff_json(os.path.join(d, scenario + ".pcap"))
     verdicts = [o for o in lines if o["type"] == "verdict"]
     got = [(v.get("client_id"), v["reason"], v["closed_by"], v["confidence"]) for v in verdicts]
     for cid, reason, by, conf, logged in EXPECTED[scenario]:
-        words = re.escape(logged) if version == "2.0.11" else words21(logged)
+        words = words_of(version, logged)
         assert re.search(words, log, re.M), f"ground truth: mosquitto {version} did not log {words!r}"
-        if version != "2.0.11" and (cid, reason) in CHANGED21:
-            conf = "stated"
+        conf = expected_confidence(version, cid, reason, conf)
         assert (cid, reason, by, conf) in got, f"{scenario}: want {(cid, reason, by, conf)}, got {got}"
     # One verdict per MQTT connection: every flow that carried a CONNECT.
     connects = [o for o in lines if o["type"] == "event" and o["name"] == "connect"]

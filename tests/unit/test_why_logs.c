@@ -324,6 +324,17 @@ static void test_mosquitto_21(void **st)
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Client c sent topic with invalid UTF-8, disconnecting."),
 			 WHY_REC_NOTE);
 	assert_text(rec.id, "c");
+	/* 1.6, recorded (tests/data/recorded-mosquitto16): the note, then the close that says nothing */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:40: Client big-v5 sent too large packet 315, disconnecting."),
+			 WHY_REC_NOTE);
+	assert_text(rec.id, "big-v5");
+	assert_reason(rec.reason, "packet_too_large");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:40: Socket error on client big-v5, disconnecting."),
+			 WHY_REC_CLOSE);
+	assert_text(rec.id, "big-v5");
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:19: New client connected from 127.0.0.1 as c (p2, c1, k30)."),
+			 WHY_REC_OPEN);
+	assert_text(rec.addr, "127.0.0.1");
 }
 
 static void test_mosquitto_notes_shutdown_and_noise(void **st)
