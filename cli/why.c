@@ -33,13 +33,14 @@ void cmd_why_usage(FILE *out)
 	      "sniffer), a wirewarden event log (JSON lines from `proxy --events` or\n"
 	      "`sniff --json`), or a broker log: mosquitto (log_type all, with timestamps),\n"
 	      "AMPS, HiveMQ (hivemq.log, event.log), EMQX 5 or RabbitMQ's MQTT plugin, as\n"
-	      "written or as `docker compose logs`, `docker logs -t` or syslog pass it on. The\n"
-	      "kind is read from the content. Sessions seen by several sources are joined\n"
-	      "by client id, address and time; a broker log's clock offset is measured on\n"
-	      "the sessions it shares with the wire (and printed), or set with\n"
-	      "--clock-skew. Where sources name different reasons, the entry says so. A\n"
-	      "run of take-overs of one client id is one entry. Lines of a broker log that\n"
-	      "name CLIENT but that wirewarden does not read are shown as context.\n"
+	      "written or as `docker compose logs`, `docker logs -t`, docker's JSON file,\n"
+	      "syslog or the journal pass it on. The kind is read from the content.\n"
+	      "Sessions seen by several sources are joined by client id, address and\n"
+	      "time; a broker log's clock offset is measured on the sessions it shares\n"
+	      "with the wire (and printed), or set with --clock-skew. Where sources name\n"
+	      "different reasons, the entry says so. A run of take-overs of one client id\n"
+	      "is one entry. Lines of a broker log that name CLIENT but that wirewarden\n"
+	      "does not read are shown as context.\n"
 	      "\n"
 	      "      --json            one JSON object per session (JSON lines)\n"
 	      "      --summary         per source: disconnects by reason, the clients that\n"
@@ -181,6 +182,15 @@ static const struct why_format *detect_log(struct input *in, char *buf, size_t g
 	return f;
 }
 
+/* Whether a file of JSON lines is a broker log a collector wrote (docker's
+ * json-file, `journalctl -o json`) rather than wirewarden's events. */
+static bool json_log(const char *buf, size_t got)
+{
+	const char *nl = memchr(buf, '\n', got);
+	size_t n = nl ? (size_t)(nl - buf) : got;
+	return why_find(buf, n, "\"log\":") || why_find(buf, n, "\"MESSAGE\":");
+}
+
 /* What <path> is, from its first bytes (and first lines, for a broker log). */
 static enum file_kind classify(struct input *in, const char *forced, char *err, size_t errlen)
 {
@@ -207,7 +217,7 @@ static enum file_kind classify(struct input *in, const char *forced, char *err, 
 			k = FK_LOG;
 	} else if (got >= 4 && is_capture((const unsigned char *)buf)) {
 		k = FK_CAPTURE;
-	} else if (got >= 1 && buf[0] == '{') {
+	} else if (got >= 1 && buf[0] == '{' && !json_log(buf, got)) {
 		k = FK_EVENTS;
 	} else if ((in->fmt = detect_log(in, buf, got, NULL)) != NULL) {
 		k = FK_LOG;

@@ -4,8 +4,12 @@
  * before every line, colours when it ran on a terminal), `docker logs -t` or
  * `kubectl logs --timestamps` (an RFC 3339 time before the broker's own), or
  * syslog / the journal in the traditional "Nov 24 05:27:46 host tag[pid]: "
- * form, whose stamp has no year. */
+ * form, whose stamp has no year, or one JSON object per line: docker's
+ * json-file log ({"log":"...\n","stream":...,"time":"...Z"}) and
+ * `journalctl -o json` ({"MESSAGE":"...","__REALTIME_TIMESTAMP":"<us>",...}). */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/why_log.h"
 
@@ -115,8 +119,117 @@ static size_t syslog_header(const char *s, size_t n)
 	return i + 1 < n && s[i] == ':' && s[i + 1] == ' ' ? i + 2 : 0;
 }
 
+/* The string value of top-level <key> ("\"key\":") in the JSON object <s,n>:
+ * its bytes, still escaped, between the quotes. */
+static bool json_string(const char *s, size_t n, const char *key, struct why_text *v)
+{
+	const char *end = s + n;
+	for (const char *p = s; (p = why_find(p, (size_t)(end - p), key)) != NULL; p++) {
+		if (p == s || p[-1] == '\\')
+			continue; /* inside a string value, escaped */
+		const char *q = p + strlen(key);
+		while (q < end && *q == ' ')
+			q++;
+		if (q >= end || *q != '"')
+			continue;
+		const char *e = ++q;
+		while (e < end && *e != '"')
+			e += *e == '\\' && e + 1 < end ? 2 : 1;
+		if (e >= end)
+			return false;
+		v->p = q;
+		v->n = (size_t)(e - q);
+		return true;
+	}
+	return false;
+}
+
+static unsigned hex4(const char *p)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					: c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
+	}
+	return v;
+}
+
+/* JSON-unescapes <v> into <out> (at least v.n bytes: unescaping never grows);
+ * returns the length, without a trailing newline. */
+static size_t json_unescape(struct why_text v, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < v.n; i++) {
+		char c = v.p[i];
+		if (c != '\\' || i + 1 >= v.n) {
+			out[o++] = c;
+			continue;
+		}
+		c = v.p[++i];
+		if (c == 'u' && i + 4 < v.n) {
+			unsigned u = hex4(v.p + i + 1);
+			i += 4;
+			if (u < 0x80) {
+				out[o++] = (char)u;
+			} else if (u < 0x800) { /* 6 escaped bytes become at most 3 */
+				out[o++] = (char)(0xc0 | u >> 6);
+				out[o++] = (char)(0x80 | (u & 0x3f));
+			} else {
+				out[o++] = (char)(0xe0 | u >> 12);
+				out[o++] = (char)(0x80 | (u >> 6 & 0x3f));
+				out[o++] = (char)(0x80 | (u & 0x3f));
+			}
+			continue;
+		}
+		out[o++] = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b' : c == 'f' ? '\f' : c;
+	}
+	while (o > 0 && (out[o - 1] == '\n' || out[o - 1] == '\r'))
+		o--;
+	return o;
+}
+
+/* A docker json-file or journal JSON line: its message, with the collector's
+ * time before it when the broker wrote none, into <out>; 0 if it is neither. */
+static size_t unwrap_json(const char *line, size_t n, char *out)
+{
+	struct why_text msg, t;
+	char iso[40];
+	size_t iso_n = 0;
+	int64_t us;
+	bool zoned;
+	if (json_string(line, n, "\"log\":", &msg)) {
+		if (json_string(line, n, "\"time\":", &t) && t.n < sizeof iso && why_time_parse(t.p, t.n, &us, &zoned) == t.n)
+			memcpy(iso, t.p, iso_n = t.n);
+	} else if (json_string(line, n, "\"MESSAGE\":", &msg)) {
+		if (json_string(line, n, "\"__REALTIME_TIMESTAMP\":", &t) && why_time_parse(t.p, t.n, &us, &zoned) == t.n) {
+			time_t secs = (time_t)(us / 1000000);
+			struct tm tm;
+			if (gmtime_r(&secs, &tm))
+				iso_n = strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", &tm);
+			if (iso_n && iso_n + 9 < sizeof iso)
+				iso_n += (size_t)snprintf(iso + iso_n, sizeof iso - iso_n, ".%06dZ", (int)(us % 1000000));
+		}
+	} else {
+		return 0;
+	}
+	char *m = out + WHY_UNWRAP_EXTRA;
+	size_t mn = json_unescape(msg, m);
+	if (!iso_n || why_time_parse(m, mn, &us, &zoned) > 0) {
+		memmove(out, m, mn);
+		return mn;
+	}
+	memcpy(out, iso, iso_n);
+	out[iso_n] = ':';
+	out[iso_n + 1] = ' ';
+	memmove(out + iso_n + 2, m, mn);
+	return iso_n + 2 + mn;
+}
+
 size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, char *out, size_t cap)
 {
+	if (cap >= n + WHY_UNWRAP_EXTRA && n > 0 && line[0] == '{')
+		return unwrap_json(line, n, out);
 	if (cap < n + WHY_UNWRAP_EXTRA)
 		return 0;
 	/* the unwrapped line is built at the end of <out>, then moved to its start */
@@ -138,7 +251,7 @@ size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, 
 	 * ("...T...Z"), or syslog's traditional one. */
 	size_t stamp = 0;
 	bool collectors = false;
-	if (len >= 20 && s[4] == '-' && (stamp = why_time_parse(s, len, &us, &zoned)) > 0) {
+	if (len >= 20 && s[4] == '-' && (stamp = why_time_parse(s, len, &us, &zoned)) > 0 && stamp < sizeof iso) {
 		memcpy(iso, s, stamp);
 		iso_n = stamp;
 		collectors = s[10] == 'T' && s[stamp - 1] == 'Z';

@@ -295,11 +295,17 @@ def wrapped(src, dst, how):
             out.append("mosquitto-1  | %s.000000001Z %d: %s" % (t, secs, rest))
         elif how == "syslog":  # rsyslog's traditional file format (Debian's default), no year
             out.append("%s host mosquitto[812]: %s" % (time.strftime("%b %e %H:%M:%S", time.gmtime(secs)), rest))
+        elif how == "docker-json":  # /var/lib/docker/containers/<id>/<id>-json.log, log_timestamp true
+            out.append(json.dumps({"log": "%d: %s" % (secs, rest), "stream": "stderr",
+                                   "time": "%s.%09dZ" % (t, 5000 + i)}) + "\n")
+        elif how == "journal-json":  # journalctl -o json of mosquitto under systemd, log_timestamp false
+            out.append(json.dumps({"__REALTIME_TIMESTAMP": str(secs * 1000000 + i), "_PID": "812",
+                                   "MESSAGE": rest.rstrip("\n"), "SYSLOG_IDENTIFIER": "mosquitto"}) + "\n")
     dst.write_text("".join(out))
     return str(dst)
 
 
-@pytest.mark.parametrize("how", ["compose", "docker-t", "compose-docker-t", "syslog"])
+@pytest.mark.parametrize("how", ["compose", "docker-t", "compose-docker-t", "syslog", "docker-json", "journal-json"])
 def test_collector_wrapped_log_reads_as_the_broker_wrote_it(tmp_path, how):
     src = rec("v311-keepalive.mosquitto.log")
     log = wrapped(src, tmp_path / ("%s.log" % how), how)

@@ -832,6 +832,15 @@ static void test_unwrap(void **st)
 		     "2026-11-23T20:12:16+01:00: Client a disconnected.");
 	check_unwrap("Nov 23 20:12:16 host rabbitmq-server[9]: 2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x", &nov2026,
 		     "2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x");
+	/* JSON lines: docker's json-file log, the journal's export */
+	check_unwrap("{\"log\":\"1700000000: Client a disconnected.\\n\",\"stream\":\"stderr\",\"time\":\"2023-11-14T22:13:20.1Z\"}",
+		     &nov2026, "1700000000: Client a disconnected.");
+	check_unwrap("{\"log\":\"Client \\\"a\\\" \\u00e9 disconnected.\\n\",\"time\":\"2023-11-14T22:13:20.1Z\"}", &nov2026,
+		     "2023-11-14T22:13:20.1Z: Client \"a\" \xc3\xa9 disconnected.");
+	check_unwrap("{\"MESSAGE\":\"Client a disconnected.\",\"__REALTIME_TIMESTAMP\":\"1700000000123456\"}", &nov2026,
+		     "2023-11-14T22:13:20.123456Z: Client a disconnected.");
+	check_unwrap("{\"note\":\"x \\\"log\\\": y\",\"ts\":1}", &nov2026, ""); /* a key inside a value is not one */
+	check_unwrap("{\"log\":\"unterminated", &nov2026, "");
 	/* nothing a collector adds */
 	check_unwrap("1700000000: Client a disconnected.", &nov2026, "");
 	check_unwrap("2026-11-23T20:12:16: Client a disconnected.", &nov2026, "");
@@ -841,6 +850,15 @@ static void test_unwrap(void **st)
 	char small[8];
 	assert_int_equal(why_unwrap("a | b", 5, &nov2026, small, sizeof small), 0);
 	/* every prefix of a wrapped line, and random bytes, stay inside their buffers (ASan) */
+	const char *json = "{\"log\":\"a\\u00e9\\\"\\n\",\"time\":\"2023-11-14T22:13:20.1Z\",\"MESSAGE\":\"\\u12\"}";
+	for (size_t n = 0; n <= strlen(json); n++) {
+		char *in = malloc(n ? n : 1), out[256];
+		memcpy(in, json, n);
+		(void)why_unwrap(in, n, &nov2026, out, sizeof out);
+		free(in);
+	}
+	/* a long fraction is not a stamp that fits: no write past the stamp's buffer */
+	check_unwrap("2026-11-23T20:12:16.12345678901234567890123456789012345678901234567890Z x", &nov2026, "");
 	const char *full = "\x1b[36mmqtt-1  | \x1b[0mNov 23 20:12:16.123 host mosquitto[812]: 2026-11-23T20:12:16Z x";
 	for (size_t n = 0; n <= strlen(full); n++) {
 		char *in = malloc(n ? n : 1), out[256];
