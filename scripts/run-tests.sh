@@ -77,6 +77,14 @@ if scripts/build.sh build-fuzz CC=clang --enable-fuzzing; then
 		tail -40 build-fuzz/fuzz-amps.log
 		report "fuzz amps ${FUZZ_SECONDS}s" 0 1
 	fi
+	mkdir -p build-fuzz/fuzz-corpus/why
+	if build-fuzz/fuzz/fuzz_why -max_total_time="$FUZZ_SECONDS" -max_len=8000 -dict=fuzz/dict/why.dict \
+		build-fuzz/fuzz-corpus/why fuzz/seeds/why >build-fuzz/fuzz-why.log 2>&1; then
+		report "fuzz why ${FUZZ_SECONDS}s" 1 0
+	else
+		tail -40 build-fuzz/fuzz-why.log
+		report "fuzz why ${FUZZ_SECONDS}s" 0 1
+	fi
 else
 	report "fuzz build" 0 1
 fi
