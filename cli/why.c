@@ -188,7 +188,12 @@ static bool json_log(const char *buf, size_t got)
 {
 	const char *nl = memchr(buf, '\n', got);
 	size_t n = nl ? (size_t)(nl - buf) : got;
-	return why_find(buf, n, "\"log\":") || why_find(buf, n, "\"MESSAGE\":");
+	static const char *const keys[] = { "\"log\":", "\"MESSAGE\":" };
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+		for (const char *p = buf; (p = why_find(p, n - (size_t)(p - buf), keys[k])) != NULL; p++)
+			if (p > buf && p[-1] != '\\') /* a key, not text inside an event's string */
+				return true;
+	return false;
 }
 
 /* What <path> is, from its first bytes (and first lines, for a broker log). */

@@ -226,7 +226,7 @@ static void on_record(struct why *w, int gi, const struct why_rec *r, struct why
 	}
 	if (r->kind == WHY_REC_NONE)
 		return;
-	g->closes += r->kind == WHY_REC_CLOSE || r->kind == WHY_REC_SHUTDOWN;
+	g->closes += r->kind == WHY_REC_CLOSE; /* a shutdown line is in the logs that leave closes out too */
 	text_copy(id, sizeof id, r->id);
 	text_copy(addr, sizeof addr, r->addr);
 	if (w->summary) {

@@ -92,6 +92,11 @@ void why_copyn(char *dst, size_t cap, const char *src, size_t n)
 	dst[n] = 0;
 }
 
+bool why_text_is(struct why_text t, const char *s)
+{
+	return t.n == strlen(s) && (t.n == 0 || memcmp(t.p, s, t.n) == 0);
+}
+
 bool why_starts(const char *s, size_t n, const char *prefix)
 {
 	size_t k = strlen(prefix);

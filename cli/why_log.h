@@ -117,6 +117,9 @@ size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned);
 void why_copy(char *dst, size_t cap, const char *src);
 void why_copyn(char *dst, size_t cap, const char *src, size_t n);
 
+/* Whether <t> is exactly the NUL-terminated <s> (an absent text is ""). */
+bool why_text_is(struct why_text t, const char *s);
+
 /* Whether <s,n> starts with the NUL-terminated <prefix>. */
 bool why_starts(const char *s, size_t n, const char *prefix);
 

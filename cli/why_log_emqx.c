@@ -34,9 +34,16 @@ static bool field(struct why_text m, const char *key, struct why_text *v)
 		bool at_start = hit == m.p || (hit - m.p >= 2 && hit[-2] == ',' && hit[-1] == ' ');
 		if (at_start && hit + k + 2 <= end && hit[k] == ':' && hit[k + 1] == ' ') {
 			const char *s = hit + k + 2, *e = s;
+			/* an Erlang term ({...}, [...], #{...}) or a packet ("CONNECT(Q0, R0, ...)") holds ", "
+			 * inside its brackets; any other value (a client id with a "(" in it) ends at the first */
+			const char *w = s;
+			while (w < end && *w >= 'A' && *w <= 'Z')
+				w++;
+			bool term = s < end && (*s == '{' || *s == '[' || *s == '#' || (w > s && w < end && *w == '('));
 			int depth = 0;
-			while (e < end && !(depth == 0 && e + 1 < end && e[0] == ',' && e[1] == ' ')) {
-				depth += (*e == '{' || *e == '[' || *e == '(') - (*e == '}' || *e == ']' || *e == ')');
+			while (e < end && !(depth <= 0 && e + 1 < end && e[0] == ',' && e[1] == ' ')) {
+				if (term)
+					depth += (*e == '{' || *e == '[' || *e == '(') - (*e == '}' || *e == ']' || *e == ')');
 				e++;
 			}
 			if (e - s >= 2 && *s == '"' && e[-1] == '"')
@@ -120,10 +127,16 @@ static void map_reason(struct why_text atom, struct why_rec *r)
 static struct why_text map_value(struct why_text v, const char *key)
 {
 	struct why_text a = { NULL, 0 };
-	const char *k = why_find(v.p, v.n, key), *end = v.p + v.n;
+	const char *end = v.p + v.n, *k = v.p;
+	/* the key itself, not the end of another ("exit_reason => " is not "reason => ") */
+	while ((k = why_find(k, (size_t)(end - k), key)) != NULL && k > v.p && k[-1] != '{' && k[-1] != ',')
+		k++;
 	if (!k)
 		return a;
-	const char *s = k + strlen(key), *e = s;
+	const char *s = k + strlen(key), *e;
+	while (s < end && *s == '{') /* cause => {invalid_topic,...} */
+		s++;
+	e = s;
 	while (e < end && *e != ',' && *e != '}' && *e != ' ')
 		e++;
 	a.p = s;
@@ -136,9 +149,7 @@ static struct why_text map_value(struct why_text v, const char *key)
 static struct why_text innermost_atom(struct why_text v)
 {
 	if (why_find(v.p, v.n, "#{")) {
-		struct why_text a = map_value(v, "#{cause => ");
-		if (!a.n)
-			a = map_value(v, ",cause => ");
+		struct why_text a = map_value(v, "cause => ");
 		if (!a.n)
 			a = map_value(v, "reason => ");
 		if (a.n)
@@ -160,11 +171,6 @@ static struct why_text innermost_atom(struct why_text v)
 	return a;
 }
 
-static bool text_is(struct why_text t, const char *s)
-{
-	return t.n == strlen(s) && memcmp(t.p, s, t.n) == 0;
-}
-
 static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, struct why_rec *r)
 {
 	(void)state;
@@ -180,32 +186,32 @@ static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, str
 		r->user = v;
 	if (!field(m, "msg", &msg))
 		return r->kind = WHY_REC_UNKNOWN;
-	if (text_is(msg, "terminate")) {
+	if (why_text_is(msg, "terminate")) {
 		if (field(m, "reason", &v))
 			map_reason(innermost_atom(v), r);
 		return r->kind = WHY_REC_CLOSE;
 	}
 	/* the node stops: its connection processes are killed and log no terminate of their own */
-	if (text_is(msg, "received_terminate_signal") || text_is(msg, "stopping_emqx_apps")) {
+	if (why_text_is(msg, "received_terminate_signal") || why_text_is(msg, "stopping_emqx_apps")) {
 		r->reason = EVT_R_SERVER_SHUTDOWN;
 		r->closed_by = EVT_BY_BROKER;
 		r->confidence = EVT_CONF_STATED;
 		return r->kind = WHY_REC_SHUTDOWN;
 	}
 	/* debug traces: the CONNACK that accepted a connection opens it */
-	if (text_is(msg, "mqtt_packet_sent") && field(m, "packet", &v) && why_starts(v.p, v.n, "CONNACK(") &&
+	if (why_text_is(msg, "mqtt_packet_sent") && field(m, "packet", &v) && why_starts(v.p, v.n, "CONNACK(") &&
 	    why_find(v.p, v.n, "ReasonCode=0)") && r->id.p)
 		return r->kind = WHY_REC_OPEN;
 	/* warnings a default (warning level) log has, which explain the terminate that may follow */
-	if (text_is(msg, "authentication_failure") || text_is(msg, "cannot_publish_to_topic_due_to_not_authorized") ||
-	    text_is(msg, "authorization_permission_denied")) {
+	if (why_text_is(msg, "authentication_failure") || why_text_is(msg, "cannot_publish_to_topic_due_to_not_authorized") ||
+	    why_text_is(msg, "authorization_permission_denied")) {
 		if (field(m, "reason", &v))
 			map_reason(innermost_atom(v), r);
 		if (r->reason == EVT_R_UNKNOWN || r->reason == EVT_R_NONE)
 			r->reason = EVT_R_NOT_AUTHORIZED;
 		return r->kind = WHY_REC_NOTE;
 	}
-	if (text_is(msg, "unexpected_connect_packet")) {
+	if (why_text_is(msg, "unexpected_connect_packet")) {
 		r->reason = EVT_R_PROTOCOL_ERROR_SECOND_CONNECT;
 		r->closed_by = EVT_BY_BROKER;
 		return r->kind = WHY_REC_NOTE;
@@ -226,9 +232,9 @@ static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, str
 const struct why_format why_format_emqx = {
 	.name = "emqx",
 	.looks_like = emqx_looks_like,
+	.state_size = 1,
 	/* not_authorized is also a user not found, an ACL deny and expired credentials (emqx_authn_chains,
 	 * emqx_channel connection_expire): the wire's credentials tell them apart as for mosquitto */
-	.state_size = 1,
 	.says_auth_apart = false,
 	.no_close_hint = "no `terminate` line in it: EMQX writes them at level info and logs at warning by default "
 			 "(`emqx ctl log set-level info`)",

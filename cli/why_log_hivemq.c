@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli/why_log.h"
+#include "common/hash.h"
 
 static bool split(const char *line, size_t n, struct why_rec *r)
 {
@@ -129,19 +130,43 @@ static enum evt_reason hive_reason(struct why_text t)
 	return EVT_R_UNKNOWN;
 }
 
+/* A "was disconnected" whose "ungracefully" follower is the same close:
+ * client id and ip hashed (an id may be longer than any copy we keep). */
+struct hive_closed {
+	uint64_t who;
+	int64_t ts_us; /* 0: free */
+};
+
+#define HIVE_CLOSED 16 /* a keep-alive sweep closes many clients within the same second */
+
 /* What a line leaves for the next ones to read. */
 struct hive_state {
-	char closed_id[128], closed_addr[64]; /* the last "was disconnected": its follower is nothing */
-	int64_t closed_us;
-	int64_t shutdown_us; /* "Shutting down HiveMQ", INT64_MIN: not seen (0: zeroed state, never a real one) */
+	struct hive_closed closed[HIVE_CLOSED];
+	unsigned next;
+	int64_t shutdown_us; /* "Shutting down HiveMQ"; 0: not seen */
 };
 
 #define HIVE_FOLLOWER_US 5000000
 #define HIVE_SHUTDOWN_US 60000000
 
-static bool text_is(struct why_text t, const char *s)
+static uint64_t who_of(const struct why_rec *r)
 {
-	return t.n == strlen(s) && (t.n == 0 || memcmp(t.p, s, t.n) == 0);
+	uint64_t a = r->id.n ? hash_fnv1a(r->id.p, r->id.n) : 0, b = r->addr.n ? hash_fnv1a(r->addr.p, r->addr.n) : 0;
+	return a ^ (b * 0x9e3779b97f4a7c15ULL);
+}
+
+/* Takes the close of <r>'s client in the few seconds before <r>, if there was one. */
+static bool closed_take(struct hive_state *st, const struct why_rec *r)
+{
+	uint64_t who = who_of(r);
+	for (unsigned i = 0; i < HIVE_CLOSED; i++) {
+		struct hive_closed *c = &st->closed[i];
+		if (c->ts_us && c->who == who && r->ts_us >= c->ts_us && r->ts_us - c->ts_us <= HIVE_FOLLOWER_US) {
+			c->ts_us = 0;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* "Client ID: X, IP: Y<rest>": fills id (absent for UNKNOWN) and addr, returns <rest>. */
@@ -178,9 +203,7 @@ static enum why_rec_kind hive_client_line(struct hive_state *st, struct why_text
 		r->reason = hive_reason(why);
 		r->closed_by = EVT_BY_BROKER;
 		r->confidence = EVT_CONF_STATED;
-		why_copyn(st->closed_id, sizeof st->closed_id, r->id.p, r->id.n);
-		why_copyn(st->closed_addr, sizeof st->closed_addr, r->addr.p, r->addr.n);
-		st->closed_us = r->ts_us;
+		st->closed[st->next++ % HIVE_CLOSED] = (struct hive_closed){ who_of(r), r->ts_us ? r->ts_us : 1 };
 		return r->kind = WHY_REC_CLOSE;
 	}
 	if (why_starts(rest.p, rest.n, " disconnected gracefully")) {
@@ -190,11 +213,8 @@ static enum why_rec_kind hive_client_line(struct hive_state *st, struct why_text
 		return r->kind = WHY_REC_CLOSE;
 	}
 	if (why_starts(rest.p, rest.n, " disconnected ungracefully")) {
-		if (st->closed_us && r->ts_us >= st->closed_us && r->ts_us - st->closed_us <= HIVE_FOLLOWER_US &&
-		    text_is(r->id, st->closed_id) && text_is(r->addr, st->closed_addr)) {
-			st->closed_us = 0;
+		if (closed_take(st, r))
 			return r->kind = WHY_REC_NONE; /* the broker's close, already read */
-		}
 		if (st->shutdown_us && r->ts_us >= st->shutdown_us && r->ts_us - st->shutdown_us <= HIVE_SHUTDOWN_US) {
 			r->reason = EVT_R_SERVER_SHUTDOWN;
 			r->closed_by = EVT_BY_BROKER;
@@ -238,7 +258,7 @@ static enum why_rec_kind hive_parse(void *state, const char *line, size_t n, str
 		if (ese) {
 			const char *ip = e + 8, *ie = why_find(ip, (size_t)(end - ip), " ");
 			r->addr.p = ip;
-			r->addr.n = ie ? (size_t)(ie - ip) : 0;
+			r->addr.n = (size_t)((ie ? ie : end) - ip);
 		}
 		r->reason = ese ? EVT_R_CREDENTIALS_EXPIRED : EVT_R_ADMIN_DISCONNECT;
 		r->closed_by = EVT_BY_BROKER;

@@ -217,19 +217,17 @@ static void addr_hint_add(struct mosq_state *st, struct why_text addr, enum evt_
 	h->ts_us = ts;
 }
 
-/* The reason a line about <addr> gave in the 5 s before <ts> (taken), EVT_R_NONE if none. */
-static enum evt_reason addr_hint_take(struct mosq_state *st, struct why_text addr, int64_t ts)
+/* The newest line about <addr> in the 5 s before <ts>, or NULL. */
+static struct mosq_addr_hint *addr_hint_find(struct mosq_state *st, struct why_text addr, int64_t ts)
 {
+	struct mosq_addr_hint *best = NULL;
 	for (unsigned i = 0; i < MOSQ_ADDR_HINTS; i++) {
 		struct mosq_addr_hint *h = &st->h[i];
 		if (h->reason != EVT_R_NONE && strlen(h->addr) == addr.n && memcmp(h->addr, addr.p, addr.n) == 0 &&
-		    ts >= h->ts_us && ts - h->ts_us <= 5000000) {
-			enum evt_reason r = h->reason;
-			h->reason = EVT_R_NONE;
-			return r;
-		}
+		    ts >= h->ts_us && ts - h->ts_us <= 5000000 && (!best || h->ts_us >= best->ts_us))
+			best = h;
 	}
-	return EVT_R_NONE;
+	return best;
 }
 
 /* A close of a connection that never had a client id: the socket <q> it was
@@ -461,10 +459,11 @@ static bool parse_close21(struct mosq_state *st, struct why_text m, struct why_r
 		borrow_pending(st, pending_find(st, addr.p, addr.n, false), r);
 		r->addr = addr;
 	}
-	enum evt_reason hint = addr_hint_take(st, addr, r->ts_us);
-	if (hint != EVT_R_NONE && (r->reason == EVT_R_PROTOCOL_ERROR || r->reason == EVT_R_MALFORMED_PACKET ||
-				   r->confidence != EVT_CONF_STATED)) {
-		r->reason = hint; /* finer: "Bad client A:P sending multiple CONNECT messages." */
+	struct mosq_addr_hint *hint = addr_hint_find(st, addr, r->ts_us);
+	if (hint && (r->reason == EVT_R_PROTOCOL_ERROR || r->reason == EVT_R_MALFORMED_PACKET ||
+		     r->confidence != EVT_CONF_STATED)) {
+		r->reason = hint->reason; /* finer: "Bad client A:P sending multiple CONNECT messages." */
+		hint->reason = EVT_R_NONE;
 		r->closed_by = EVT_BY_BROKER;
 		r->confidence = EVT_CONF_STATED;
 	}
@@ -484,9 +483,12 @@ static bool parse_protocol_error(struct mosq_state *st, struct why_text m, struc
 	struct why_text who = { s, (size_t)(e - s) };
 	if (who.n && who.p[who.n - 1] == ':')
 		who.n--;
+	const char *c = is_addr_port(who) ? NULL : why_find(s, (size_t)(end - s), ": ");
+	if (!is_addr_port(who) && !c)
+		return false;
 	r->reason = EVT_R_PROTOCOL_ERROR;
 	r->closed_by = EVT_BY_BROKER;
-	if (is_addr_port(who)) {
+	if (!c) {
 		r->addr = who;
 		if (why_find(e, (size_t)(end - e), "invalid protocol")) {
 			r->reason = EVT_R_UNSUPPORTED_PROTOCOL_VERSION;
@@ -500,9 +502,6 @@ static bool parse_protocol_error(struct mosq_state *st, struct why_text m, struc
 		}
 		addr_hint_add(st, who, r->reason, r->ts_us);
 	} else {
-		const char *c = why_find(s, (size_t)(end - s), ": ");
-		if (!c)
-			return false;
 		r->id.p = s;
 		r->id.n = (size_t)(c - s);
 	}
@@ -655,7 +654,10 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 				f = &close_forms[i];
 		}
 		/* 2.1.0: "Client ID disconnected, <reason_words>." */
-		const char *comma = pre == 7 && !f ? why_find(m.p + pre, m.n - pre, " disconnected, ") : NULL;
+		const char *comma = NULL; /* the last one: the id may hold the words */
+		for (const char *c = m.p + pre; pre == 7 && !f && (c = why_find(c, m.n - (size_t)(c - m.p), " disconnected, "));
+		     c++)
+			comma = c;
 		if (comma && (f = form_of(comma + 13, m.n - (size_t)(comma + 13 - m.p), NULL, 0, ", ")) != NULL)
 			tail = m.n - (size_t)(comma - m.p);
 		if (f) {

@@ -99,6 +99,10 @@ static const char *conn_name(const char *p, const char *end, const char *stop, s
 			return NULL;
 		p = e;
 	}
+	/* a quoted name is followed by its stop too, or the line is not this shape (cut short, say):
+	 * the callers read past the stop */
+	if (stop && !why_starts(p, (size_t)(end - p), stop))
+		return NULL;
 	const char *arrow = why_find(s, (size_t)(e - s), " -> ");
 	if (!arrow)
 		return NULL;
@@ -166,15 +170,16 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 	struct why_text m = r->msg, t;
 	const char *end = m.p + m.n, *q;
 	/* opens */
-	if (named(m, "Accepted MQTT connection ", " for client ID ", r, &q)) {
-		r->id.p = q + 15;
+	static const char for_id[] = " for client ID ", with_id[] = ", client id: ";
+	if (named(m, "Accepted MQTT connection ", for_id, r, &q)) {
+		r->id.p = q + sizeof for_id - 1;
 		r->id.n = (size_t)(end - r->id.p);
 		return r->kind = WHY_REC_OPEN;
 	}
 	if (why_starts(m.p, m.n, "accepting MQTT connection <")) {
 		const char *o = why_find(m.p, m.n, " (");
-		if (o && named((struct why_text){ o + 2, (size_t)(end - o - 2) }, "", ", client id: ", r, &q)) {
-			r->id.p = q + 13;
+		if (o && named((struct why_text){ o + 2, (size_t)(end - o - 2) }, "", with_id, r, &q)) {
+			r->id.p = q + sizeof with_id - 1;
 			r->id.n = end > r->id.p && end[-1] == ')' ? (size_t)(end - 1 - r->id.p) : (size_t)(end - r->id.p);
 			return r->kind = WHY_REC_OPEN;
 		}

@@ -119,8 +119,9 @@ static size_t syslog_header(const char *s, size_t n)
 	return i + 1 < n && s[i] == ':' && s[i + 1] == ' ' ? i + 2 : 0;
 }
 
-/* The string value of top-level <key> ("\"key\":") in the JSON object <s,n>:
- * its bytes, still escaped, between the quotes. */
+/* The string value of <key> ("\"key\":") in the JSON object <s,n>, where the
+ * key first stands outside a string: its bytes, still escaped, between the
+ * quotes. (Nesting is not told apart: the collectors' objects are flat.) */
 static bool json_string(const char *s, size_t n, const char *key, struct why_text *v)
 {
 	const char *end = s + n;
@@ -202,7 +203,8 @@ static size_t unwrap_json(const char *line, size_t n, char *out)
 		if (json_string(line, n, "\"time\":", &t) && t.n < sizeof iso && why_time_parse(t.p, t.n, &us, &zoned) == t.n)
 			memcpy(iso, t.p, iso_n = t.n);
 	} else if (json_string(line, n, "\"MESSAGE\":", &msg)) {
-		if (json_string(line, n, "\"__REALTIME_TIMESTAMP\":", &t) && why_time_parse(t.p, t.n, &us, &zoned) == t.n) {
+		if (json_string(line, n, "\"__REALTIME_TIMESTAMP\":", &t) && t.n == 16 &&
+		    why_time_parse(t.p, t.n, &us, &zoned) == t.n) {
 			time_t secs = (time_t)(us / 1000000);
 			struct tm tm;
 			if (gmtime_r(&secs, &tm))
@@ -232,7 +234,8 @@ size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, 
 		return unwrap_json(line, n, out);
 	if (cap < n + WHY_UNWRAP_EXTRA)
 		return 0;
-	/* the unwrapped line is built at the end of <out>, then moved to its start */
+	/* the unwrapped line is built WHY_UNWRAP_EXTRA bytes into <out>, room for a stamp before it, then
+	 * moved to its start */
 	char *work = out + WHY_UNWRAP_EXTRA;
 	size_t len = drop_escapes(line, n, work);
 	bool changed = len != n;
@@ -254,7 +257,8 @@ size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, 
 	if (len >= 20 && s[4] == '-' && (stamp = why_time_parse(s, len, &us, &zoned)) > 0 && stamp < sizeof iso) {
 		memcpy(iso, s, stamp);
 		iso_n = stamp;
-		collectors = s[10] == 'T' && s[stamp - 1] == 'Z';
+		/* EMQX with time_offset "utc" writes the shape too, then its "[level]" */
+		collectors = s[10] == 'T' && s[stamp - 1] == 'Z' && !why_split_level(s, len, &us, &zoned);
 	} else if ((stamp = syslog_stamp(s, len, ref, iso, &iso_n)) > 0) {
 		collectors = true;
 	}

@@ -495,6 +495,14 @@ def test_a_log_that_leaves_closes_out_says_how_to_get_them(tmp_path):
     assert "pass event.log" in why("xxxx", os.path.join(LOGS, "hivemq.log")).stdout.decode()
     assert "pass event.log" not in why("xxxx", os.path.join(LOGS, "hivemq.log"),
                                        os.path.join(LOGS, "event.log")).stdout.decode()
+    # the shutdown line such logs do have is not a close
+    main = tmp_path / "hivemq.log"
+    main.write_text(open(os.path.join(LOGS, "hivemq.log")).read() +
+                    "2020-09-14 12:00:00,000 INFO  - Shutting down HiveMQ. Please wait, this could take a while...\n")
+    assert "pass event.log" in why("xxxx", str(main)).stdout.decode()
+    with open(emqx, "a") as f:
+        f.write("2026-11-24T13:36:13.331096+08:00 [critical] msg: received_terminate_signal\n")
+    assert "emqx ctl log set-level info" in why("c1", str(emqx)).stdout.decode()
 
 
 def test_emqx_lines():

@@ -257,6 +257,8 @@ static void test_mosquitto_21(void **st)
 		{ "2026-11-24T05:42:15: Client twin disconnected, session taken over.", WHY_REC_CLOSE, "twin", NULL,
 		  "session_taken_over" },
 		{ "2026-11-24T05:42:15: Client c disconnected, bad username or password.", WHY_REC_CLOSE, "c", NULL, "auth_failed" },
+		{ "2026-11-24T05:42:15: Client a disconnected, b disconnected, session taken over.", WHY_REC_CLOSE,
+		  "a disconnected, b", NULL, "session_taken_over" },
 	};
 	reset();
 	expect_lines(&why_format_mosquitto, closes, N_CASES(closes));
@@ -470,6 +472,8 @@ static void test_hivemq_seed_lines(void **st)
 	assert_null(rec.id.p);
 }
 
+#define LONG_ID "client-0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+
 /* HiveMQ CE's own event-log reasons (EventLog.clientWasDisconnected callers) */
 static void test_hivemq_ce_reasons(void **st)
 {
@@ -508,6 +512,24 @@ static void test_hivemq_ce_reasons(void **st)
 		assert_int_equal(rec.closed_by, EVT_BY_BROKER);
 		assert_int_equal(rec.confidence, EVT_CONF_STATED);
 	}
+	/* the knowledge base's follower lines of a sweep, interleaved; an id longer than any copy */
+	static const struct line_case sweep[] = {
+		{ "2026-11-24 05:00:00,000 - Client ID: a, IP: 10.0.0.1 was disconnected. reason: Client was idle for too long.",
+		  WHY_REC_CLOSE, "a", NULL, "keepalive_timeout" },
+		{ "2026-11-24 05:00:00,001 - Client ID: b, IP: 10.0.0.2 was disconnected. reason: Client was idle for too long.",
+		  WHY_REC_CLOSE, "b", NULL, "keepalive_timeout" },
+		{ "2026-11-24 05:00:00,002 - Client ID: a, IP: 10.0.0.1 disconnected ungracefully.", WHY_REC_NONE, NULL, NULL, NULL },
+		{ "2026-11-24 05:00:00,003 - Client ID: b, IP: 10.0.0.2 disconnected ungracefully.", WHY_REC_NONE, NULL, NULL, NULL },
+		{ "2026-11-24 05:00:01,000 - Client ID: " LONG_ID ", IP: 10.0.0.3 was disconnected. reason: Client was idle for too long.",
+		  WHY_REC_CLOSE, LONG_ID, NULL, "keepalive_timeout" },
+		{ "2026-11-24 05:00:01,001 - Client ID: " LONG_ID ", IP: 10.0.0.3 disconnected ungracefully.", WHY_REC_NONE, NULL,
+		  NULL, NULL },
+		/* the same id from elsewhere is another connection */
+		{ "2026-11-24 05:00:01,002 - Client ID: a, IP: 10.0.0.9 disconnected ungracefully.", WHY_REC_CLOSE, "a", NULL,
+		  "client_vanished" },
+	};
+	reset();
+	expect_lines(&why_format_hivemq, sweep, N_CASES(sweep));
 	/* CE's extension disconnect in hivemq.log (DEBUG): the id quoted, no ip */
 	static const struct line_case ext[] = {
 		{ "2026-11-24 05:00:00,000 DEBUG - Disconnecting client with clientId 'c' forcibly via extension system.",
@@ -604,6 +626,13 @@ static void test_emqx_lines(void **st)
 	};
 	reset();
 	expect_lines(&why_format_emqx, v58, N_CASES(v58));
+	/* a client id with a "(" in it is not a term: it ends at the next ", " */
+	parse(&why_format_emqx, "2026-11-24T13:36:13.331276+08:00 [info] clientid: dev(1, msg: terminate, peername: 1.2.3.4:5, reason: {shutdown,tcp_closed}");
+	assert_text(rec.id, "dev(1");
+	assert_reason(rec.reason, "client_vanished");
+	/* a key that ends another is not that key */
+	parse(&why_format_emqx, "2026-11-24T13:36:13.331276+08:00 [info] clientid: c, msg: terminate, reason: {shutdown,#{exit_reason => x,cause => frame_too_large}}");
+	assert_reason(rec.reason, "packet_too_large");
 	/* a value holding ", " inside parentheses is one value */
 	parse(&why_format_emqx, "2026-11-24T13:36:13.331276+08:00 [debug] tag: MQTT, clientid: c, msg: mqtt_packet_received, peername: 1.2.3.4:5, packet: CONNECT(Q0, R0, D0, ClientId=c, KeepAlive=60), reason: x");
 	assert_text(rec.addr, "1.2.3.4:5");
@@ -722,6 +751,11 @@ static void test_rabbitmq_lines(void **st)
 	};
 	reset();
 	expect_lines(&why_format_rabbitmq, v4, N_CASES(v4));
+	/* a quoted name without what follows it is not that sentence */
+	assert_int_equal(parse(&why_format_rabbitmq, "2024-01-15 10:00:11.000000+00:00 [info] <0.1250.0> Accepted MQTT connection <<\"10.0.0.9:5000 -> 10.0.0.1:1883\">>"),
+			 WHY_REC_UNKNOWN);
+	assert_int_equal(parse(&why_format_rabbitmq, "2024-01-15 10:00:11.000000+00:00 [info] <0.1250.0> Rejected MQTT connection <<\"a -> b\">> junk"),
+			 WHY_REC_UNKNOWN);
 	assert_int_equal(parse(&why_format_rabbitmq, v4[7].line), WHY_REC_CLOSE);
 	assert_int_equal(rec.reason, EVT_R_NONE); /* the warning before it says why */
 	/* a RabbitMQ line is not EMQX's, nor the other way round */
@@ -758,7 +792,10 @@ static void test_detection(void **st)
 	assert_false(wrapped);
 	assert_ptr_equal(detect1(hive, &wrapped), &why_format_hivemq);
 	assert_ptr_equal(detect1(emqx, &wrapped), &why_format_emqx);
-	assert_false(wrapped); /* unwrapping would read it as mosquitto's shape too: as written wins a tie */
+	assert_false(wrapped);
+	const char *emqx_z = "2024-01-10T10:11:12.345678Z [info] clientid: c1, msg: terminate, reason: normal";
+	assert_ptr_equal(detect1(emqx_z, &wrapped), &why_format_emqx);
+	assert_false(wrapped);
 	assert_ptr_equal(detect1(rmq, &wrapped), &why_format_rabbitmq);
 	assert_false(wrapped);
 	assert_ptr_equal(why_format_find("rabbitmq"), &why_format_rabbitmq);
@@ -832,6 +869,9 @@ static void test_unwrap(void **st)
 		     "2026-11-23T20:12:16+01:00: Client a disconnected.");
 	check_unwrap("Nov 23 20:12:16 host rabbitmq-server[9]: 2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x", &nov2026,
 		     "2026-11-23 20:12:16.5+00:00 [info] <0.1.0> x");
+	/* EMQX's own "Z" stamp (time_offset utc) then its level: the broker's line, not a collector's */
+	check_unwrap("emqx-1  | 2026-11-24T05:34:10.671852Z [info] clientid: c1, msg: terminate", &nov2026,
+		     "2026-11-24T05:34:10.671852Z [info] clientid: c1, msg: terminate");
 	/* JSON lines: docker's json-file log, the journal's export */
 	check_unwrap("{\"log\":\"1700000000: Client a disconnected.\\n\",\"stream\":\"stderr\",\"time\":\"2023-11-14T22:13:20.1Z\"}",
 		     &nov2026, "1700000000: Client a disconnected.");
@@ -894,6 +934,12 @@ static void test_truncated_lines(void **st)
 		"2026-11-24 04:17:00.554463+00:00 [warning] <0.880.0> MQTT disconnecting client <<\"127.0.0.1:35766 -> 127.0.0.1:49585\">> with duplicate id 'rmq-twin'",
 		"2026-11-24 04:17:26.040216+00:00 [error] <0.1051.0> MQTT cannot parse a frame on connection '127.0.0.1:59634 -> 127.0.0.1:49585', unparseable payload",
 		"2026-11-24 04:17:00.554463+00:00 [error] <0.880.0> Rejected MQTT connection 127.0.0.1:35766 -> 127.0.0.1:1883 with Connect Reason Code 134",
+		/* quoted names cut before what follows them: the id is not read past the line */
+		"2024-01-15 10:00:11.000000+00:00 [info] <0.1250.0> Accepted MQTT connection <<\"10.0.0.9:5000 -> 10.0.0.1:1883\">> for client ID c9",
+		"2026-11-24 04:19:40.415427+00:00 [info] <0.778.0> accepting MQTT connection <0.778.0> (<<\"127.0.0.1:42016 -> 127.0.0.1:50243\">>, client id: x)",
+		"2026-11-24T05:42:15: Client a disconnected, b disconnected, session taken over.",
+		"2026-11-24T05:42:15: Client a [b] c [127.0.0.1:7] disconnected: not authorised.",
+		"{\"log\":\"1700000000: Client a disconnected.\\n\",\"time\":\"2023-11-14T22:13:20.1Z\"}",
 	};
 	const struct why_format *f[] = { &why_format_mosquitto, &why_format_amps, &why_format_hivemq, &why_format_emqx,
 					 &why_format_rabbitmq };
