@@ -293,7 +293,6 @@ static const struct close_form close21[] = {
 	{ ".", EVT_R_CLIENT_DISCONNECT, EVT_BY_CLIENT, EVT_CONF_STATED },
 	{ ": connection closed by client.", EVT_R_CLIENT_VANISHED, EVT_BY_CLIENT, EVT_CONF_STATED },
 	{ ": exceeded timeout.", EVT_R_KEEPALIVE_TIMEOUT, EVT_BY_BROKER, EVT_CONF_STATED },
-	{ ": session taken over.", EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ ": malformed packet.", EVT_R_MALFORMED_PACKET, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ ": protocol error.", EVT_R_PROTOCOL_ERROR, EVT_BY_BROKER, EVT_CONF_STATED },
 	{ ": not authorised.", EVT_R_NOT_AUTHORIZED, EVT_BY_BROKER, EVT_CONF_STATED },

@@ -190,6 +190,17 @@ static size_t json_unescape(struct why_text v, char *out)
 	return o;
 }
 
+/* Writes "<iso>: <m,mn>" (mosquitto's log_timestamp_format shape) to <out>, where <m> lies
+ * WHY_UNWRAP_EXTRA bytes into <out>, beyond what the stamp takes; returns the length. */
+static size_t stamped(char *out, const char *iso, size_t iso_n, const char *m, size_t mn)
+{
+	memcpy(out, iso, iso_n);
+	out[iso_n] = ':';
+	out[iso_n + 1] = ' ';
+	memmove(out + iso_n + 2, m, mn);
+	return iso_n + 2 + mn;
+}
+
 /* A docker json-file or journal JSON line: its message, with the collector's
  * time before it when the broker wrote none, into <out>; 0 if it is neither. */
 static size_t unwrap_json(const char *line, size_t n, char *out)
@@ -221,19 +232,15 @@ static size_t unwrap_json(const char *line, size_t n, char *out)
 		memmove(out, m, mn);
 		return mn;
 	}
-	memcpy(out, iso, iso_n);
-	out[iso_n] = ':';
-	out[iso_n + 1] = ' ';
-	memmove(out + iso_n + 2, m, mn);
-	return iso_n + 2 + mn;
+	return stamped(out, iso, iso_n, m, mn);
 }
 
 size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, char *out, size_t cap)
 {
-	if (cap >= n + WHY_UNWRAP_EXTRA && n > 0 && line[0] == '{')
-		return unwrap_json(line, n, out);
 	if (cap < n + WHY_UNWRAP_EXTRA)
 		return 0;
+	if (n > 0 && line[0] == '{')
+		return unwrap_json(line, n, out);
 	/* the unwrapped line is built WHY_UNWRAP_EXTRA bytes into <out>, room for a stamp before it, then
 	 * moved to its start */
 	char *work = out + WHY_UNWRAP_EXTRA;
@@ -274,12 +281,7 @@ size_t why_unwrap(const char *line, size_t n, const struct why_unwrap_ref *ref, 
 		} else if (h || collectors) {
 			/* no time of the broker's own: the collector's, in mosquitto's "TIME: message"
 			 * (log_timestamp_format) shape */
-			rest += h, rn -= h;
-			memcpy(out, iso, iso_n);
-			out[iso_n] = ':';
-			out[iso_n + 1] = ' ';
-			memmove(out + iso_n + 2, rest, rn);
-			return iso_n + 2 + rn;
+			return stamped(out, iso, iso_n, rest + h, rn - h);
 		}
 	}
 	if (!changed)
