@@ -46,6 +46,18 @@ unit_stage() { # name builddir configure-options...
 		report "$name" 0 1
 	fi
 }
+fuzz_stage() { # name dict [libFuzzer options...]: FUZZ_SECONDS of fuzz_<name> from its seeds
+	name=$1 dict=$2
+	shift 2
+	mkdir -p "build-fuzz/fuzz-corpus/$name"
+	if "build-fuzz/fuzz/fuzz_$name" -max_total_time="$FUZZ_SECONDS" -dict="fuzz/dict/$dict.dict" "$@" \
+		"build-fuzz/fuzz-corpus/$name" "fuzz/seeds/$name" >"build-fuzz/fuzz-$name.log" 2>&1; then
+		report "fuzz $name ${FUZZ_SECONDS}s" 1 0
+	else
+		tail -40 "build-fuzz/fuzz-$name.log"
+		report "fuzz $name ${FUZZ_SECONDS}s" 0 1
+	fi
+}
 
 scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
@@ -53,38 +65,10 @@ unit_stage "unit tests (gcc)" build
 unit_stage "unit tests (clang, ASan+UBSan)" build-asan CC=clang --enable-sanitizers
 
 if scripts/build.sh build-fuzz CC=clang --enable-fuzzing; then
-	mkdir -p build-fuzz/fuzz-corpus/mqtt
-	if build-fuzz/fuzz/fuzz_mqtt -max_total_time="$FUZZ_SECONDS" -dict=fuzz/dict/mqtt.dict \
-		build-fuzz/fuzz-corpus/mqtt fuzz/seeds/mqtt >build-fuzz/fuzz.log 2>&1; then
-		report "fuzz mqtt ${FUZZ_SECONDS}s" 1 0
-	else
-		tail -40 build-fuzz/fuzz.log
-		report "fuzz mqtt ${FUZZ_SECONDS}s" 0 1
-	fi
-	mkdir -p build-fuzz/fuzz-corpus/sniff
-	if build-fuzz/fuzz/fuzz_sniff -max_total_time="$FUZZ_SECONDS" -max_len=20000 -dict=fuzz/dict/mqtt.dict \
-		build-fuzz/fuzz-corpus/sniff fuzz/seeds/sniff >build-fuzz/fuzz-sniff.log 2>&1; then
-		report "fuzz sniff ${FUZZ_SECONDS}s" 1 0
-	else
-		tail -40 build-fuzz/fuzz-sniff.log
-		report "fuzz sniff ${FUZZ_SECONDS}s" 0 1
-	fi
-	mkdir -p build-fuzz/fuzz-corpus/amps
-	if build-fuzz/fuzz/fuzz_amps -max_total_time="$FUZZ_SECONDS" -dict=fuzz/dict/amps.dict \
-		build-fuzz/fuzz-corpus/amps fuzz/seeds/amps >build-fuzz/fuzz-amps.log 2>&1; then
-		report "fuzz amps ${FUZZ_SECONDS}s" 1 0
-	else
-		tail -40 build-fuzz/fuzz-amps.log
-		report "fuzz amps ${FUZZ_SECONDS}s" 0 1
-	fi
-	mkdir -p build-fuzz/fuzz-corpus/why
-	if build-fuzz/fuzz/fuzz_why -max_total_time="$FUZZ_SECONDS" -max_len=8000 -dict=fuzz/dict/why.dict \
-		build-fuzz/fuzz-corpus/why fuzz/seeds/why >build-fuzz/fuzz-why.log 2>&1; then
-		report "fuzz why ${FUZZ_SECONDS}s" 1 0
-	else
-		tail -40 build-fuzz/fuzz-why.log
-		report "fuzz why ${FUZZ_SECONDS}s" 0 1
-	fi
+	fuzz_stage mqtt mqtt
+	fuzz_stage sniff mqtt -max_len=20000
+	fuzz_stage amps amps
+	fuzz_stage why why -max_len=8000
 else
 	report "fuzz build" 0 1
 fi
