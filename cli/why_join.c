@@ -174,7 +174,8 @@ static bool log_said_it(const struct why *w, const struct why_session *p)
 	       strcmp(p->reason, "not_authorized") == 0;
 }
 
-/* Whether one of <a>, <b> is a bare ip and the other that ip with a port. */
+/* Whether one of <a>, <b> is a bare ip and the other that ip with a port.
+ * (IPv4 only: a bare IPv6 address holds ':' itself, and is not told apart.) */
 static bool same_host_portless(const char *a, const char *b)
 {
 	size_t na = strlen(a), nb = strlen(b);
@@ -495,7 +496,8 @@ void why_join(struct why *w)
 				continue;
 			int64_t d = llabs(ts - to) - (strcmp(o->client, s->client) == 0 ? 1000000 : 0);
 			/* a tie (a log's whole seconds) goes to the story that ended first: sessions of one id
-			 * follow each other, the first to end on one side is the first on the other */
+			 * follow each other, the first to end on one side is the first on the other (the
+			 * loop walks back in end order, so <= keeps the earliest) */
 			if (d <= best_d)
 				best_d = d, best = o->story;
 		}
