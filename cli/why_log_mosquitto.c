@@ -666,8 +666,10 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 			r->closed_by = f->by;
 			r->confidence = f->conf;
 		}
-		if (!r->id.p && why_find(m.p, m.n, " disconnected: ")) { /* MOSQ_ERR_ERRNO: "...: strerror." */
-			const char *e = why_find(m.p, m.n, " disconnected: ");
+		/* MOSQ_ERR_ERRNO: "...: strerror.", after the id (a search from the start would find the
+		 * space "Client" ends with when the id is empty) */
+		const char *e = r->id.p ? NULL : why_find(m.p + pre, m.n - pre, " disconnected: ");
+		if (e) {
 			r->id.p = m.p + pre;
 			r->id.n = (size_t)(e - r->id.p);
 			r->reason = EVT_R_CLIENT_VANISHED;

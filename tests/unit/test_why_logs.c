@@ -326,6 +326,11 @@ static void test_mosquitto_21(void **st)
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T05:42:20: Client c sent topic with invalid UTF-8, disconnecting."),
 			 WHY_REC_NOTE);
 	assert_text(rec.id, "c");
+	/* an empty id before an errno close: the id is empty, not of length -1 (fuzz_why) */
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:04: Client disconnected: onnec]ed."), WHY_REC_UNKNOWN);
+	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:04: Client  disconnected: Connection reset by peer."),
+			 WHY_REC_CLOSE);
+	assert_int_equal(rec.id.n, 0);
 	/* 1.6, recorded (tests/data/recorded-mosquitto16): the note, then the close that says nothing */
 	assert_int_equal(parse(&why_format_mosquitto, "2026-11-24T06:08:40: Client big-v5 sent too large packet 315, disconnecting."),
 			 WHY_REC_NOTE);
