@@ -64,6 +64,15 @@ bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, s
 	return true;
 }
 
+enum why_rec_kind why_rec_decide(struct why_rec *r, enum why_rec_kind kind, enum evt_reason why, enum evt_party by,
+				 enum evt_confidence conf)
+{
+	r->reason = why;
+	r->closed_by = by;
+	r->confidence = conf;
+	return r->kind = kind;
+}
+
 size_t why_split_level(const char *line, size_t n, int64_t *us, bool *zoned)
 {
 	size_t k = why_time_parse(line, n, us, zoned);

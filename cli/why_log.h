@@ -107,6 +107,11 @@ bool why_rec_stamp(struct why_rec *r, int64_t us, bool zoned, const char *msg, s
 
 /* ---- small helpers the readers share (cli/why_log.c) ---- */
 
+/* A line that decides: sets <r>'s kind, reason, who closed and how sure, and
+ * returns the kind, for a reader's parse() to return. */
+enum why_rec_kind why_rec_decide(struct why_rec *r, enum why_rec_kind kind, enum evt_reason why, enum evt_party by,
+				 enum evt_confidence conf);
+
 /* "TIMESTAMP [level] rest" (EMQX, RabbitMQ: a lower-case level of at most 10
  * letters): the time read into <us>/<zoned>; returns the offset of <rest>,
  * 0 when the line does not start that way. */

@@ -138,10 +138,7 @@ static enum why_rec_kind amps_parse(void *state, const char *line, size_t n, str
 		return r->kind = WHY_REC_CLOSE;
 	}
 	if (code_is(&a, "02-0025") && client_name(t, &r->id)) {
-		r->reason = EVT_R_SESSION_TAKEN_OVER;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_NOTE;
+		return why_rec_decide(r, WHY_REC_NOTE, EVT_R_SESSION_TAKEN_OVER, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if (code_is(&a, "07-0042")) {
 		const char *c = why_find(t.p, t.n, "client: ");
@@ -152,16 +149,11 @@ static enum why_rec_kind amps_parse(void *state, const char *line, size_t n, str
 				r->id.n--;
 		} else if (!client_name(t, &r->id))
 			return r->kind = WHY_REC_UNKNOWN;
-		r->reason = EVT_R_KEEPALIVE_TIMEOUT;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_NOTE;
+		return why_rec_decide(r, WHY_REC_NOTE, EVT_R_KEEPALIVE_TIMEOUT, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if ((code_is(&a, "70-0011") || code_is(&a, "70-0004")) && client_name(t, &r->id)) {
-		r->reason = EVT_R_SLOW_CONSUMER;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = code_is(&a, "70-0004") ? EVT_CONF_STATED : EVT_CONF_INFERRED;
-		return r->kind = WHY_REC_NOTE;
+		return why_rec_decide(r, WHY_REC_NOTE, EVT_R_SLOW_CONSUMER, EVT_BY_BROKER,
+				      code_is(&a, "70-0004") ? EVT_CONF_STATED : EVT_CONF_INFERRED);
 	}
 	if (code_is(&a, "07-0047")) {
 		const char *e = why_find(t.p, t.n, " being disabled");

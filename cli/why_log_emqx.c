@@ -193,10 +193,7 @@ static enum why_rec_kind emqx_parse(void *state, const char *line, size_t n, str
 	}
 	/* the node stops: its connection processes are killed and log no terminate of their own */
 	if (why_text_is(msg, "received_terminate_signal") || why_text_is(msg, "stopping_emqx_apps")) {
-		r->reason = EVT_R_SERVER_SHUTDOWN;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_SHUTDOWN;
+		return why_rec_decide(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	/* debug traces: the CONNACK that accepted a connection opens it */
 	if (why_text_is(msg, "mqtt_packet_sent") && field(m, "packet", &v) && why_starts(v.p, v.n, "CONNACK(") &&

@@ -207,10 +207,7 @@ static enum why_rec_kind hive_client_line(struct hive_state *st, struct why_text
 		return r->kind = WHY_REC_CLOSE;
 	}
 	if (why_starts(rest.p, rest.n, " disconnected gracefully")) {
-		r->reason = EVT_R_CLIENT_DISCONNECT;
-		r->closed_by = EVT_BY_CLIENT;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_CLOSE;
+		return why_rec_decide(r, WHY_REC_CLOSE, EVT_R_CLIENT_DISCONNECT, EVT_BY_CLIENT, EVT_CONF_STATED);
 	}
 	if (why_starts(rest.p, rest.n, " disconnected ungracefully")) {
 		if (closed_take(st, r))
@@ -260,17 +257,12 @@ static enum why_rec_kind hive_parse(void *state, const char *line, size_t n, str
 			r->addr.p = ip;
 			r->addr.n = (size_t)((ie ? ie : end) - ip);
 		}
-		r->reason = ese ? EVT_R_CREDENTIALS_EXPIRED : EVT_R_ADMIN_DISCONNECT;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_NOTE;
+		return why_rec_decide(r, WHY_REC_NOTE, ese ? EVT_R_CREDENTIALS_EXPIRED : EVT_R_ADMIN_DISCONNECT, EVT_BY_BROKER,
+				      EVT_CONF_STATED);
 	}
 	if (why_starts(m.p, m.n, "Shutting down HiveMQ")) {
 		st->shutdown_us = r->ts_us;
-		r->reason = EVT_R_SERVER_SHUTDOWN;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_SHUTDOWN;
+		return why_rec_decide(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	return r->kind = WHY_REC_UNKNOWN;
 }

@@ -546,10 +546,7 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		return r->kind = WHY_REC_NONE;
 	}
 	if (why_starts(m.p, m.n, "mosquitto version ") && ends_with(m, " terminating")) {
-		r->reason = EVT_R_SERVER_SHUTDOWN;
-		r->closed_by = EVT_BY_BROKER;
-		r->confidence = EVT_CONF_STATED;
-		return r->kind = WHY_REC_SHUTDOWN;
+		return why_rec_decide(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if (why_starts(m.p, m.n, "Client connection from ")) {
 		struct why_text a;
@@ -595,10 +592,8 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		struct why_text a;
 		if (between(m, "Connection from ", " rejected, ", &a)) {
 			r->addr = a;
-			r->reason = why_find(m.p, m.n, "certificate") ? EVT_R_NOT_AUTHORIZED : EVT_R_PROTOCOL_ERROR;
-			r->closed_by = EVT_BY_BROKER;
-			r->confidence = EVT_CONF_STATED;
-			return r->kind = WHY_REC_CLOSE;
+			enum evt_reason why = why_find(m.p, m.n, "certificate") ? EVT_R_NOT_AUTHORIZED : EVT_R_PROTOCOL_ERROR;
+			return why_rec_decide(r, WHY_REC_CLOSE, why, EVT_BY_BROKER, EVT_CONF_STATED);
 		}
 		return r->kind = WHY_REC_NONE; /* "... negotiated TLSv1.3 cipher ..." */
 	}
@@ -635,10 +630,7 @@ static enum why_rec_kind mosq_parse(void *state, const char *line, size_t n, str
 		const char *e = why_find(m.p + 32, m.n - 32, ": ");
 		r->id.p = m.p + 32;
 		r->id.n = e ? (size_t)(e - r->id.p) : m.n - 32;
-		r->reason = EVT_R_CLIENT_VANISHED;
-		r->closed_by = EVT_BY_UNKNOWN;
-		r->confidence = EVT_CONF_GUESS;
-		return r->kind = WHY_REC_CLOSE;
+		return why_rec_decide(r, WHY_REC_CLOSE, EVT_R_CLIENT_VANISHED, EVT_BY_UNKNOWN, EVT_CONF_GUESS);
 	}
 	if (why_starts(m.p, m.n, "Client ") && parse_close21(st, m, r))
 		return r->kind;

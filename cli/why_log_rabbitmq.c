@@ -126,19 +126,9 @@ static bool quoted_after(const char *s, const char *end, const char *a, const ch
 	return true;
 }
 
-/* A line that decides: a close, a note or the broker's shutdown, and why. */
-static enum why_rec_kind decided(struct why_rec *r, enum why_rec_kind kind, enum evt_reason why, enum evt_party by,
-				 enum evt_confidence conf)
-{
-	r->reason = why;
-	r->closed_by = by;
-	r->confidence = conf;
-	return r->kind = kind;
-}
-
 static enum why_rec_kind closed(struct why_rec *r, enum evt_reason why, enum evt_party by, enum evt_confidence conf)
 {
-	return decided(r, WHY_REC_CLOSE, why, by, conf);
+	return why_rec_decide(r, WHY_REC_CLOSE, why, by, conf);
 }
 
 /* Starts "<prefix><conn name><stop>..." with the name read into r->addr. */
@@ -232,7 +222,7 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 	if (why_starts(m.p, m.n, "MQTT packet size (") && why_find(m.p, m.n, " exceeds mqtt.max_packet_size_authenticated"))
 		return closed(r, EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED);
 	if (why_starts(m.p, m.n, "CONNECT packet size (") && why_find(m.p, m.n, "max_packet_size_unauthenticated"))
-		return decided(r, WHY_REC_NOTE, EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED);
+		return why_rec_decide(r, WHY_REC_NOTE, EVT_R_PACKET_TOO_LARGE, EVT_BY_BROKER, EVT_CONF_STATED);
 	if (why_starts(m.p, m.n, "Terminating MQTT connection because consuming ")) /* "queue '...' ... is down." */
 		return closed(r, EVT_R_SERVER_UNAVAILABLE, EVT_BY_BROKER, EVT_CONF_STATED);
 	if (why_starts(m.p, m.n, "Terminating MQTT connection because consumer on ") && why_find(m.p, m.n, " timed out"))
@@ -284,7 +274,7 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 			why = EVT_R_CREDENTIALS_EXPIRED;
 		else if (why_starts(m.p, m.n, "MQTT login failed: client_id in the certificate"))
 			why = EVT_R_CLIENT_ID_REJECTED;
-		return decided(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
+		return why_rec_decide(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if ((q = why_find(m.p, m.n, ". Disconnecting MQTT client "))) {
 		r->id.p = q + 28;
@@ -293,10 +283,10 @@ static enum why_rec_kind parse_msg(struct why_rec *r)
 		enum evt_reason why = why_starts(m.p, m.n, "Received a PUBLISH with QoS2") ? EVT_R_QOS_NOT_SUPPORTED
 				      : why_starts(m.p, m.n, "Unknown Topic Alias")	    ? EVT_R_PROTOCOL_ERROR
 										    : EVT_R_TOPIC_ALIAS_INVALID;
-		return decided(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
+		return why_rec_decide(r, WHY_REC_NOTE, why, EVT_BY_BROKER, EVT_CONF_STATED);
 	}
 	if (why_starts(m.p, m.n, "RabbitMQ is asked to stop") || (m.n < 80 && why_find(m.p, m.n, " is asked to stop...")))
-		return decided(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
+		return why_rec_decide(r, WHY_REC_SHUTDOWN, EVT_R_SERVER_SHUTDOWN, EVT_BY_BROKER, EVT_CONF_STATED);
 	return r->kind = WHY_REC_UNKNOWN;
 }
 
