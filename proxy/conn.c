@@ -217,13 +217,17 @@ void conn_close(struct conn *c, enum eng_close how)
 	reaper_queue(c);
 }
 
+void conn_rst_on_close(evutil_socket_t fd)
+{
+	struct linger lg = { 1, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
 static void set_rst(struct bufferevent *bev)
 {
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	if (fd >= 0) {
-		struct linger lg = { 1, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	}
+	if (fd >= 0)
+		conn_rst_on_close(fd);
 }
 
 void conn_free(struct conn *c)

@@ -223,6 +223,7 @@ struct proxy {
 };
 
 /* conn.c */
+void conn_rst_on_close(evutil_socket_t fd); /* SO_LINGER 0: the close sends RST, not FIN */
 void conn_accept(struct worker *w, struct proxy_listener *lst, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 void conn_close(struct conn *c, enum eng_close how);
 void conn_apply(struct conn *c, const struct eng_action *act);

@@ -33,8 +33,7 @@ struct worker_handoff {
 
 static void refuse(evutil_socket_t fd)
 {
-	struct linger lg = { 1, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	conn_rst_on_close(fd);
 	evutil_closesocket(fd);
 }
 
