@@ -315,8 +315,8 @@ int64_t why_log_first_ts(const char *path, const struct why_format *fmt, const s
 	struct why_lines l;
 	int64_t ts = INT64_MIN;
 	void *st = calloc(1, fmt->state_size);
-	char *scratch = malloc(WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA);
-	if (!st || !scratch || why_lines_open(&l, path, WHY_LOG_LINE_MAX) != 0) {
+	char *scratch = ref ? malloc(WHY_LOG_LINE_MAX + WHY_UNWRAP_EXTRA) : NULL;
+	if (!st || (ref && !scratch) || why_lines_open(&l, path, WHY_LOG_LINE_MAX) != 0) {
 		free(st);
 		free(scratch);
 		return ts;

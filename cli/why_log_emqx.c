@@ -97,7 +97,7 @@ static void map_reason(struct why_text atom, struct why_rec *r)
 {
 	char name[64];
 	for (size_t i = 0; i < sizeof emqx_reasons / sizeof emqx_reasons[0]; i++)
-		if (strlen(emqx_reasons[i].atom) == atom.n && memcmp(emqx_reasons[i].atom, atom.p, atom.n) == 0) {
+		if (why_text_is(atom, emqx_reasons[i].atom)) {
 			r->reason = emqx_reasons[i].reason;
 			r->closed_by = emqx_reasons[i].by;
 			r->confidence = EVT_CONF_STATED;

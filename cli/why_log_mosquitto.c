@@ -223,7 +223,7 @@ static struct mosq_addr_hint *addr_hint_find(struct mosq_state *st, struct why_t
 	struct mosq_addr_hint *best = NULL;
 	for (unsigned i = 0; i < MOSQ_ADDR_HINTS; i++) {
 		struct mosq_addr_hint *h = &st->h[i];
-		if (h->reason != EVT_R_NONE && strlen(h->addr) == addr.n && memcmp(h->addr, addr.p, addr.n) == 0 &&
+		if (h->reason != EVT_R_NONE && why_text_is(addr, h->addr) &&
 		    ts >= h->ts_us && ts - h->ts_us <= 5000000 && (!best || h->ts_us >= best->ts_us))
 			best = h;
 	}
@@ -328,13 +328,14 @@ static const struct close_form *form_of(const char *p, size_t n, const struct cl
 					 const char *sep)
 {
 	for (size_t i = 0; i < n_forms; i++)
-		if (n == strlen(forms[i].tail) && memcmp(p, forms[i].tail, n) == 0)
+		if (why_text_is((struct why_text){ p, n }, forms[i].tail))
 			return &forms[i];
 	size_t k = strlen(sep);
 	if (n < k + 2 || memcmp(p, sep, k) != 0 || p[n - 1] != '.')
 		return NULL;
+	struct why_text words = { p + k, n - k - 1 };
 	for (size_t i = 0; i < sizeof reason_words / sizeof reason_words[0]; i++)
-		if (n - k - 1 == strlen(reason_words[i].tail) && memcmp(p + k, reason_words[i].tail, n - k - 1) == 0)
+		if (why_text_is(words, reason_words[i].tail))
 			return &reason_words[i];
 	return NULL;
 }

@@ -70,11 +70,6 @@ static struct rmq_conn *slot_of(struct rmq_state *st, struct why_text pid)
 	return &st->c[hash_fnv1a(pid.p, pid.n) % RMQ_SLOTS];
 }
 
-static bool slot_is(const struct rmq_conn *c, struct why_text pid)
-{
-	return strlen(c->pid) == pid.n && memcmp(c->pid, pid.p, pid.n) == 0;
-}
-
 /* A connection's name, at <p>: <<"A -> B">> (3.12+ ~p of a binary), "A -> B"
  * (3.10 ~p of a string) or bare up to <stop> (NULL: the end). Sets r->addr to
  * A and returns the byte after the name, or NULL. */
@@ -299,7 +294,7 @@ static enum why_rec_kind rmq_parse(void *state, const char *line, size_t n, stru
 		return r->kind = WHY_REC_UNKNOWN;
 	enum why_rec_kind k = parse_msg(r);
 	struct rmq_conn *c = slot_of(st, pid);
-	if (k == WHY_REC_UNKNOWN && slot_is(c, pid) && why_starts(r->msg.p, r->msg.n, "** Generic server <") &&
+	if (k == WHY_REC_UNKNOWN && why_text_is(pid, c->pid) && why_starts(r->msg.p, r->msg.n, "** Generic server <") &&
 	    why_find(r->msg.p, r->msg.n, "> terminating")) {
 		/* An open connection's process crashed. 3.10 ends an MQTT client this way when its internal
 		 * AMQP connection is closed (rabbitmqctl close_all_connections, a vhost or user deleted):
@@ -311,7 +306,7 @@ static enum why_rec_kind rmq_parse(void *state, const char *line, size_t n, stru
 		why_copyn(c->pid, sizeof c->pid, pid.p, pid.n);
 		why_copyn(c->addr, sizeof c->addr, r->addr.p, r->addr.n);
 		why_copyn(c->id, sizeof c->id, r->id.p, r->id.n);
-	} else if ((k == WHY_REC_CLOSE || k == WHY_REC_NOTE) && slot_is(c, pid)) {
+	} else if ((k == WHY_REC_CLOSE || k == WHY_REC_NOTE) && why_text_is(pid, c->pid)) {
 		/* the connection's own process: its client, whatever the line names */
 		if (!r->id.p) {
 			r->id.p = c->id;
