@@ -28,8 +28,9 @@ const struct why_format *why_format_detect(const struct why_text *lines, size_t 
 		for (size_t f = 0; f < N_FORMATS; f++) {
 			if (forced && formats[f] != forced)
 				continue;
-			raw[f] += formats[f]->looks_like(lines[i].p, lines[i].n);
-			unwrapped[f] += k ? formats[f]->looks_like(scratch, k) : formats[f]->looks_like(lines[i].p, lines[i].n);
+			size_t as_written = formats[f]->looks_like(lines[i].p, lines[i].n);
+			raw[f] += as_written;
+			unwrapped[f] += k ? formats[f]->looks_like(scratch, k) : as_written;
 		}
 	}
 	size_t best = 0;
