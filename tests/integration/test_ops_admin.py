@@ -11,7 +11,9 @@ import time
 
 import pytest
 
+from helpers import packets
 from helpers.ops import curl, metric, parse_prometheus
+from helpers.packets import RawClient
 from helpers.procs import free_port, wait_until
 
 TOKEN = "s3cret-token-for-tests"
@@ -189,8 +191,7 @@ def test_connections_spread_evenly_over_workers(broker, proxy, tmp_path):
     socks = []
     try:
         for _ in range(100):
-            s = socket.create_connection(("127.0.0.1", px.port), timeout=5)
-            socks.append(s)
+            socks.append(RawClient(px.port))
 
         def per_worker():
             s = parse_prometheus(curl(px.admin + "/metrics")[1])
@@ -204,16 +205,9 @@ def test_connections_spread_evenly_over_workers(broker, proxy, tmp_path):
         # A moved connection relays like any other: every one of them reaches
         # the broker and gets its CONNACK.
         for i, c in enumerate(socks):
-            cid = b"spread-%d" % i
-            c.sendall(bytes([0x10, 12 + len(cid), 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, len(cid)]) + cid)
+            c.send(packets.connect("spread-%d" % i, keepalive=60))
         for c in socks:
-            got = b""
-            while len(got) < 4:  # bounded: each recv waits at most 5 s
-                part = c.recv(4 - len(got))
-                if not part:
-                    break
-                got += part
-            assert got == b"\x20\x02\x00\x00"
+            assert c.read_packet().raw == b"\x20\x02\x00\x00"
     finally:
         for c in socks:
             c.close()
