@@ -273,9 +273,7 @@ def test_epoch_timestamps(tmp_path):
 # ---- logs as collectors pass them on: docker compose, docker -t, syslog ----
 
 def stamp_s(line):
-    import calendar
-    import time
-    return calendar.timegm(time.strptime(line.split(": ", 1)[0], "%Y-%m-%dT%H:%M:%S"))
+    return seconds(line.split(": ", 1)[0])
 
 
 def wrapped(src, dst, how):
